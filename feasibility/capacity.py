@@ -1,0 +1,169 @@
+"""Capacity: the largest p whose prefix instance is certified feasible.
+
+The family is nested (the constraints of the prefix of size p are a subset of
+those of size p + 1), so feasibility is monotone in p and the per-seed capacity
+p* is found exactly by keeping an explicit bracket: ``lower`` is the largest p
+certified feasible, ``upper`` the smallest p certified infeasible. An
+undetermined probe is never counted as either: the search stops and reports
+the bracket it had.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .certify import FEASIBLE, INFEASIBLE
+from .instances import Instance
+from .solve import decide
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One certified decision on the prefix of size p."""
+
+    p: int
+    verdict: str
+    margin_lower: float | None
+    margin_upper: float | None
+    solver: str
+    rounds: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    """p_star = p_feasible when the bracket closed (status 'exact')."""
+
+    p_star: int | None
+    p_feasible: int
+    p_infeasible: int | None
+    status: str  # exact | at_least_p_max | undetermined
+    kappa_at_p_star: float | None
+    probes: tuple[Probe, ...] = field(repr=False)
+    seconds: float = 0.0
+
+    def row(self) -> dict:
+        return {"p_star": self.p_star, "p_feasible": self.p_feasible,
+                "p_infeasible": self.p_infeasible, "status": self.status,
+                "kappa_at_p_star": self.kappa_at_p_star, "solves": len(self.probes),
+                "rounds": sum(probe.rounds for probe in self.probes),
+                "seconds": round(self.seconds, 3)}
+
+    def probe_rows(self) -> list[dict]:
+        return [asdict(probe) for probe in self.probes]
+
+
+def capacity_guess(d: int) -> int:
+    """A starting point for the search: the p solving p ln p = d^2.
+
+    Measured p_c sit near this at small d (the asymptote p ln p = d^2/2 is
+    approached from above); the search brackets from here in either direction.
+    """
+    target = float(d) ** 2
+    p = max(target / max(math.log(target), 1.0), 2.0)
+    for _ in range(50):  # Newton on p ln p - target
+        p = max(p - (p * math.log(p) - target) / (math.log(p) + 1.0), 2.0)
+    return max(int(round(p)), 2)
+
+
+def _transfer(active: np.ndarray | None, instance: Instance) -> np.ndarray | None:
+    """Carry an active-set mask to another prefix: slot labels are stable."""
+    if active is None:
+        return None
+    shape = (instance.n, instance.n_slots)
+    out = np.zeros(shape, dtype=bool)
+    rows, cols = min(shape[0], active.shape[0]), min(shape[1], active.shape[1])
+    out[:rows, :cols] = active[:rows, :cols]
+    return out
+
+
+def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
+                       solver: str | None = None, margin: float = 0.0,
+                       reuse_active_set: bool = True, on_probe=None, **decide_kwargs
+                       ) -> CapacityResult:
+    """Largest certified-feasible prefix of `full` (p_max = full.n facts).
+
+    ``guess``: where to start; steps of guess/8, doubling, bracket p*, then
+    bisection closes the bracket. ``on_probe(probe)`` is called after each solve.
+    """
+    start = time.monotonic()
+    p_max = full.n
+    guess = min(max(guess or p_max, p_min), p_max)
+    lower, upper = p_min - 1, None        # p_min - 1: no facts decided yet
+    kappa: dict[int, float | None] = {}
+    probes: list[Probe] = []
+    # slot labels survive prefixes only when targets are not relabelled
+    stable = full.decoupled or np.array_equal(full.assignment, np.arange(full.n))
+    active = None
+
+    def probe(p: int) -> str:
+        nonlocal active
+        instance = full.prefix(p)
+        decision = decide(instance, margin, solver,
+                          active=_transfer(active, instance) if reuse_active_set and stable
+                          else None, **decide_kwargs)
+        if decision.weights is not None or decision.certificate is not None:
+            active = _grow(active, instance, decision)
+        record = Probe(p, decision.verdict, decision.margin_lower, decision.margin_upper,
+                       decision.solver, decision.rounds, round(decision.seconds, 3))
+        probes.append(record)
+        kappa[p] = decision.margin_lower
+        if on_probe is not None:
+            on_probe(record)
+        return decision.verdict
+
+    status = "exact"
+    step = max(1, guess // 8)
+    p = guess
+    # bracket: walk from the guess in growing steps until the verdict flips
+    while True:
+        verdict = probe(p)
+        if verdict == FEASIBLE:
+            lower = p
+            if p == p_max:
+                status = "at_least_p_max"
+                break
+            if upper is not None:
+                break
+            p = min(p + step, p_max)
+        elif verdict == INFEASIBLE:
+            upper = p
+            if p == p_min or lower >= p_min:
+                break
+            p = max(p - step, p_min)
+        else:
+            status = "undetermined"
+            break
+        step *= 2
+    # bisection on the closed bracket
+    while status == "exact" and upper is not None and upper - lower > 1:
+        p = (lower + upper) // 2
+        verdict = probe(p)
+        if verdict == FEASIBLE:
+            lower = p
+        elif verdict == INFEASIBLE:
+            upper = p
+        else:
+            status = "undetermined"
+    p_star = lower if status == "exact" else None
+    if status == "at_least_p_max":
+        p_star = None
+    return CapacityResult(p_star, lower, upper, status, kappa.get(lower), tuple(probes),
+                          time.monotonic() - start)
+
+
+def _grow(active, instance, decision):
+    """Remember the constraints a probe found binding (its certificate's support)."""
+    mask = _transfer(active, instance) if active is not None else np.zeros(
+        (instance.n, instance.n_slots), dtype=bool)
+    if decision.certificate is not None:
+        mask[decision.certificate.rows, decision.certificate.slots] = True
+    if active is not None and active.shape[0] > mask.shape[0]:
+        keep = active.copy()
+        keep[:mask.shape[0], :mask.shape[1]] |= mask
+        return keep
+    return mask

@@ -1,0 +1,348 @@
+"""Instances: the facts to store. Generation (seeded, nested), files, validation.
+
+An instance is n inputs x_i (rows of ``inputs``), m targets y_j (rows of
+``targets``), an assignment t(i) and, optionally, per-input competitors
+c_ik (``competitors``, n x k x d_out). Input i must score its own target
+y_t(i) above every *competitor*: the other targets y_j, j != t(i), or, when
+``competitors`` is given, its own c_i1..c_ik (the decoupled model).
+
+This module needs no solver: it is pure numpy.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+MODELS = ("coupled", "decoupled")
+DISTRIBUTIONS = ("gaussian", "sphere")
+NPZ_KEYS = {"inputs", "targets", "assignment", "competitors"}
+
+# Distinct stream tags so inputs/targets and competitors never share a stream.
+_FACT_STREAM, _COMPETITOR_STREAM = 0, 1
+
+
+def _as_float_array(value, name: str, ndim: int) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"{name}: expected real numbers, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise InputError(f"{name}: expected a {ndim}-D array, got shape {array.shape}")
+    if array.size == 0:
+        raise InputError(f"{name}: empty array (shape {array.shape})")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{name}: contains NaN or infinite values")
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """A validated set of facts. Arrays are float64 and read-only."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    assignment: np.ndarray | None = None
+    competitors: np.ndarray | None = None
+    name: str = ""
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        inputs = _as_float_array(self.inputs, "inputs", 2)
+        targets = _as_float_array(self.targets, "targets", 2)
+        n, m = len(inputs), len(targets)
+        if self.assignment is None:
+            if n != m:
+                raise InputError(
+                    f"assignment missing: needs as many inputs as targets, got {n} and {m}")
+            assignment = np.arange(n)
+        else:
+            raw = np.asarray(self.assignment)
+            if raw.dtype.kind not in "biu" and not (
+                    raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw))):
+                raise InputError(f"assignment: expected integers, got dtype {raw.dtype}")
+            if raw.shape != (n,):
+                raise InputError(f"assignment: expected shape ({n},), got {raw.shape}")
+            assignment = raw.astype(np.int64)
+            if assignment.min() < 0 or assignment.max() >= m:
+                raise InputError(f"assignment: values must lie in [0, {m}), "
+                                 f"got range [{assignment.min()}, {assignment.max()}]")
+        competitors = None
+        if self.competitors is not None:
+            competitors = _as_float_array(self.competitors, "competitors", 3)
+            if competitors.shape[0] != n or competitors.shape[2] != targets.shape[1]:
+                raise InputError(f"competitors: expected shape ({n}, k, {targets.shape[1]}), "
+                                 f"got {competitors.shape}")
+        elif m < 2:
+            raise InputError("needs at least two targets (or explicit competitors): "
+                             "with one target there is nothing to separate")
+        for array in (inputs, targets, assignment, competitors):
+            if array is not None:
+                array.setflags(write=False)
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "assignment", assignment)
+        object.__setattr__(self, "competitors", competitors)
+
+    # -- shape ---------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def m(self) -> int:
+        return self.targets.shape[0]
+
+    @property
+    def d_in(self) -> int:
+        return self.inputs.shape[1]
+
+    @property
+    def d_out(self) -> int:
+        return self.targets.shape[1]
+
+    @property
+    def decoupled(self) -> bool:
+        return self.competitors is not None
+
+    @property
+    def n_slots(self) -> int:
+        """Competitor slots per input: m target slots (own one masked), or k."""
+        return self.competitors.shape[1] if self.decoupled else self.m
+
+    @property
+    def n_constraints(self) -> int:
+        return self.n * (self.n_slots if self.decoupled else self.m - 1)
+
+    # -- constraints ---------------------------------------------------------
+    def own_targets(self) -> np.ndarray:
+        return self.targets[self.assignment]
+
+    def slot_mask(self) -> np.ndarray:
+        """n x n_slots boolean: True where (i, slot) is a constraint."""
+        mask = np.ones((self.n, self.n_slots), dtype=bool)
+        if not self.decoupled:
+            mask[np.arange(self.n), self.assignment] = False
+        return mask
+
+    def differences(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """u_k = y_t(i) - competitor, one row per constraint (rows[k], slots[k])."""
+        own = self.targets[self.assignment[rows]]
+        if self.decoupled:
+            return own - self.competitors[rows, slots]
+        return own - self.targets[slots]
+
+    def constraint_norms(self) -> np.ndarray:
+        """n x n_slots matrix of ||a_ij||_F = ||x_i|| ||y_t(i) - c_ij|| (cached)."""
+        if "norms" not in self._cache:
+            own = self.own_targets()
+            if self.decoupled:
+                dist = np.linalg.norm(own[:, None, :] - self.competitors, axis=2)
+            else:
+                sq = np.sum(self.targets**2, axis=1)
+                gram = self.targets @ self.targets.T
+                d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0)
+                # exact zeros for identical targets, not rounding noise
+                _, label = np.unique(self.targets, axis=0, return_inverse=True)
+                d2[label[:, None] == label[None, :]] = 0.0
+                dist = np.sqrt(d2)[self.assignment]
+            self._cache["norms"] = np.linalg.norm(self.inputs, axis=1)[:, None] * dist
+        return self._cache["norms"]
+
+    def raw_margins(self, W: np.ndarray) -> np.ndarray:
+        """n x n_slots matrix of <a_ij, W>; +inf where (i, slot) is no constraint.
+
+        One matrix product over all constraints: Z = X W^T, then scores.
+        """
+        Z = self.inputs @ W.T
+        own = np.einsum("ij,ij->i", Z, self.own_targets())
+        if self.decoupled:
+            scores = np.einsum("ir,ikr->ik", Z, self.competitors)
+        else:
+            scores = Z @ self.targets.T
+        margins = own[:, None] - scores
+        margins[~self.slot_mask()] = np.inf
+        return margins
+
+    # -- families ------------------------------------------------------------
+    def prefix(self, p: int) -> "Instance":
+        """The first p facts, with the targets they use (relabelled in order).
+
+        In the decoupled shape (k = n - 1 competitors) input i keeps its first
+        p - 1 competitors, so the family is nested: the constraints of the
+        prefix of size p are a subset of those of size p + 1.
+        """
+        if not 1 <= p <= self.n:
+            raise InputError(f"prefix size must lie in [1, {self.n}], got {p}")
+        rows = np.arange(p)
+        competitors = None
+        if self.decoupled:
+            k = self.competitors.shape[1]
+            keep = p - 1 if k == self.n - 1 else k
+            if keep < 1:
+                raise InputError("a decoupled prefix needs p >= 2")
+            competitors = self.competitors[:p, :keep]
+            return Instance(self.inputs[:p], self.targets[self.assignment[:p]], None,
+                            competitors, self.name)
+        used = np.unique(self.assignment[rows])
+        if np.array_equal(self.assignment, np.arange(self.n)) and self.n == self.m:
+            return Instance(self.inputs[:p], self.targets[:p], None, None, self.name)
+        relabel = np.searchsorted(used, self.assignment[rows])
+        return Instance(self.inputs[:p], self.targets[used], relabel, None, self.name)
+
+    def permuted(self, order: np.ndarray) -> "Instance":
+        """The same facts in another order (targets keep their labels)."""
+        order = np.asarray(order)
+        competitors = None if self.competitors is None else self.competitors[order]
+        if competitors is not None:
+            return Instance(self.inputs[order], self.targets[self.assignment[order]],
+                            None, competitors, self.name)
+        return Instance(self.inputs[order], self.targets, self.assignment[order], None,
+                        self.name)
+
+    def describe(self) -> dict:
+        return {"n": self.n, "m": self.m, "d_in": self.d_in, "d_out": self.d_out,
+                "competitors_per_input": self.n_slots - (0 if self.decoupled else 1),
+                "constraints": self.n_constraints}
+
+
+# -- generation ------------------------------------------------------------------
+def _draw(rng: np.random.Generator, shape, d: int, distribution: str) -> np.ndarray:
+    z = rng.standard_normal(shape)
+    if distribution == "sphere":
+        return z / np.linalg.norm(z, axis=-1, keepdims=True)
+    return z / np.sqrt(d)
+
+
+def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussian") -> Instance:
+    """A random instance, reproducible bit for bit from (d, seed, distribution).
+
+    RNG scheme: fact i draws x_i then y_i from
+    ``default_rng([seed, 0, d, i])`` and, in the decoupled model, its
+    competitors c_i1, c_i2, ... in order from ``default_rng([seed, 1, d, i])``.
+    Streams are per fact, so the instance of size p is exactly the prefix of any
+    larger one with the same seed, and the coupled and decoupled models share
+    their inputs and targets (common random numbers).
+    """
+    if model not in MODELS:
+        raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if distribution not in DISTRIBUTIONS:
+        raise InputError(f"unknown distribution {distribution!r}: "
+                         f"choose one of {', '.join(DISTRIBUTIONS)}")
+    if int(d) < 1 or int(p) < 2:
+        raise InputError(f"need d >= 1 and p >= 2, got d={d}, p={p}")
+    if int(seed) < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed}")
+    d, p, seed = int(d), int(p), int(seed)
+    X = np.empty((p, d))
+    Y = np.empty((p, d))
+    C = np.empty((p, p - 1, d)) if model == "decoupled" else None
+    for i in range(p):
+        fact = _draw(np.random.default_rng([seed, _FACT_STREAM, d, i]), (2, d), d, distribution)
+        X[i], Y[i] = fact
+        if C is not None:
+            C[i] = _draw(np.random.default_rng([seed, _COMPETITOR_STREAM, d, i]),
+                         (p - 1, d), d, distribution)
+    return Instance(X, Y, None, C, name=f"{model}-d{d}-p{p}-seed{seed}-{distribution}")
+
+
+# -- files -----------------------------------------------------------------------
+def load(path: str | os.PathLike) -> Instance:
+    """Read and validate an instance from ``.npz`` or ``.csv``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a .npz or .csv file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(path)
+    if suffix == ".csv":
+        return _load_csv(path)
+    raise InputError(f"{path}: unknown file type {suffix!r}, expected .npz or .csv")
+
+
+def _load_npz(path: Path) -> Instance:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            unknown = keys - NPZ_KEYS
+            if unknown:
+                raise InputError(f"{path}: unknown keys {sorted(unknown)}; "
+                                 f"expected {sorted(NPZ_KEYS)}")
+            missing = {"inputs", "targets"} - keys
+            if missing:
+                raise InputError(f"{path}: missing keys {sorted(missing)}")
+            arrays = {key: data[key] for key in keys}
+    except InputError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npz file ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'truncated'})") from None
+    try:
+        return Instance(arrays["inputs"], arrays["targets"], arrays.get("assignment"),
+                        arrays.get("competitors"), name=path.stem)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _load_csv(path: Path) -> Instance:
+    """CSV form: a header naming columns x0..x{D-1} then y0..y{E-1}; one fact per row.
+
+    Facts whose target rows are identical share one target (many-to-one).
+    """
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    rows = [row for row in rows if row]
+    if not rows:
+        raise InputError(f"{path}: empty CSV")
+    header = [name.strip() for name in rows[0]]
+    x_cols = [k for k, name in enumerate(header) if name.startswith("x")]
+    y_cols = [k for k, name in enumerate(header) if name.startswith("y")]
+    if not x_cols or not y_cols or len(x_cols) + len(y_cols) != len(header):
+        raise InputError(f"{path}: header must name columns x0..xD and y0..yE, got "
+                         f"{','.join(header[:6])}{'...' if len(header) > 6 else ''}")
+    body = rows[1:]
+    if not body:
+        raise InputError(f"{path}: no data rows after the header")
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise InputError(f"{path}: line {line} has {len(row)} fields, header has {len(header)}")
+    try:
+        values = np.array([[float(v) for v in row] for row in body])
+    except ValueError as exc:
+        raise InputError(f"{path}: non-numeric value ({exc})") from None
+    X, Yfacts = values[:, x_cols], values[:, y_cols]
+    targets, assignment = np.unique(Yfacts, axis=0, return_inverse=True)
+    if len(targets) == len(Yfacts):
+        targets, assignment = Yfacts, None
+    try:
+        return Instance(X, targets, assignment, None, name=path.stem)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def save(instance: Instance, path: str | os.PathLike) -> Path:
+    """Write ``.npz`` (atomically: a reader never sees half a file)."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise InputError(f"{path}: instances are written as .npz")
+    arrays = {"inputs": instance.inputs, "targets": instance.targets,
+              "assignment": instance.assignment}
+    if instance.competitors is not None:
+        arrays["competitors"] = instance.competitors
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)
+    return path

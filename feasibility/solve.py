@@ -1,0 +1,275 @@
+"""Deciding one instance: an active set of constraints, solved in cvxpy, checked
+against all constraints with one matrix product, escalated until certified.
+
+Few constraints bind at the optimum (the competitors near the extreme-value
+threshold). The loop solves the program on an active set, recomputes every
+margin of the W it returns, adds the violated constraints and repeats. Any W is
+a certified lower bound on kappa* and the duals of any restricted solve are a
+certified upper bound (a certificate for a subset is one for the whole), so
+the loop stops as soon as the bracket decides the verdict.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from . import certify
+from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
+from .errors import InputError
+from .instances import Instance
+from .programs import PROGRAMS, ReducedInstance, restricted_program
+from .tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
+
+#: user-facing solver name -> (cvxpy name, programs it can certify, options)
+SOLVERS = {
+    "clarabel": (cp.CLARABEL, ("socp", "lp"), {}),
+    "ecos": (cp.ECOS, ("socp",), {"max_iters": 500}),
+    "scs": (cp.SCS, ("socp", "lp"), {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}),
+    "highs": (cp.HIGHS, ("lp",), {"highs_options": {"presolve": "off", "solver": "simplex"}}),
+}
+#: measured fastest among the solvers that certify (see BENCHMARKS.md)
+DEFAULT_SOLVER = "clarabel"
+#: tried in this order after the chosen solver leaves the verdict undetermined
+ESCALATION = (("clarabel", "socp"), ("highs", "lp"), ("ecos", "socp"), ("scs", "socp"))
+
+SOLUTION_PRESENT = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE}
+INFEASIBLE_STATUSES = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
+
+# a few constraints per input to start with, a few more per round
+INITIAL_PER_INPUT = 4
+ADDED_PER_INPUT = 6
+
+
+def installed_solvers() -> list[str]:
+    available = set(cp.installed_solvers())
+    return [name for name, (cvx, _, _) in SOLVERS.items() if cvx in available]
+
+
+def check_solver(name: str | None, program: str | None = None) -> tuple[str, str]:
+    """Validate a solver/program pair, filling in defaults."""
+    name = (name or DEFAULT_SOLVER).lower()
+    if name not in SOLVERS:
+        raise InputError(f"unknown solver {name!r}: choose one of {', '.join(SOLVERS)}")
+    if name not in installed_solvers():
+        raise InputError(f"solver {name!r} is not installed "
+                         f"(installed: {', '.join(installed_solvers())})")
+    programs = SOLVERS[name][1]
+    program = (program or programs[0]).lower()
+    if program not in PROGRAMS:
+        raise InputError(f"unknown program {program!r}: choose one of {', '.join(PROGRAMS)}")
+    if program not in programs:
+        raise InputError(f"solver {name!r} cannot certify the {program} program "
+                         f"(it can: {', '.join(programs)})")
+    return name, program
+
+
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """A verdict and its evidence: a W, a Farkas certificate, or the reason."""
+
+    verdict: str
+    margin_lower: float | None
+    margin_upper: float | None
+    margin: float
+    tolerance: float
+    solver: str
+    program: str
+    solvers_tried: tuple[str, ...]
+    statuses: tuple[str, ...]
+    rounds: int
+    active_constraints: int
+    constraints: int
+    seconds: float
+    reason: str
+    weights: np.ndarray | None = field(default=None, repr=False)
+    certificate: FarkasCertificate | None = field(default=None, repr=False)
+
+    def row(self) -> dict:
+        """Flat record (arrays stay out: save them with ``save_weights``)."""
+        return {"verdict": self.verdict, "margin_lower": self.margin_lower,
+                "margin_upper": self.margin_upper, "margin": self.margin,
+                "tolerance": self.tolerance, "solver": self.solver, "program": self.program,
+                "solvers_tried": "+".join(self.solvers_tried),
+                "statuses": "+".join(self.statuses), "rounds": self.rounds,
+                "active_constraints": self.active_constraints,
+                "constraints": self.constraints, "seconds": self.seconds,
+                "reason": self.reason}
+
+
+@dataclass
+class _Bracket:
+    """Best certified bounds so far, with the evidence that gives them."""
+
+    lower: float | None = None
+    upper: float | None = None
+    weights: np.ndarray | None = None
+    certificate: FarkasCertificate | None = None
+    lower_by: str = ""
+    upper_by: str = ""
+
+    def offer_weights(self, instance, W, by):
+        value = certify.margin_lower_bound(instance, W)
+        if value is not None and (self.lower is None or value > self.lower):
+            self.lower, self.weights, self.lower_by = value, W, by
+        return value
+
+    def offer_certificate(self, instance, cert, by):
+        value = certify.margin_upper_bound(instance, cert)
+        if value is not None and (self.upper is None or value < self.upper):
+            self.upper, self.certificate, self.upper_by = value, cert, by
+        return value
+
+
+def hebbian_memory(instance: Instance) -> np.ndarray:
+    """W_H = sum_i y_t(i) x_i^T: no solver, and the seed of the active set."""
+    return instance.own_targets().T @ instance.inputs
+
+
+def _smallest_per_row(values: np.ndarray, count: int, eligible: np.ndarray) -> np.ndarray:
+    """Boolean mask of up to `count` smallest eligible entries in each row."""
+    masked = np.where(eligible, values, np.inf)
+    count = min(count, values.shape[1])
+    idx = np.argpartition(masked, count - 1, axis=1)[:, :count]
+    picked = np.zeros_like(eligible)
+    np.put_along_axis(picked, idx, True, axis=1)
+    return picked & eligible
+
+
+def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
+                      statuses, deadline):
+    """Run the cutting-plane loop with one solver; returns the rounds used."""
+    cvx_name, _, options = SOLVERS[solver]
+    mask = instance.slot_mask()
+    rounds = 0
+    while rounds < MAX_ACTIVE_SET_ROUNDS:
+        if done(bracket):
+            return rounds, ""
+        if deadline is not None and time.monotonic() > deadline:
+            return rounds, "time limit reached"
+        rounds += 1
+        rows, slots = np.nonzero(active)
+        model = restricted_program(reduced, rows, slots, program)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.problem.solve(solver=cvx_name, **options)
+            status = model.problem.status
+        except (cp.error.SolverError, ValueError) as exc:
+            # ValueError: cvxpy cannot unpack a solver's "unknown" status
+            statuses.append(f"{solver}:error")
+            return rounds, f"{solver} failed: {str(exc).splitlines()[0]}"
+        statuses.append(f"{solver}:{status}")
+        duals = model.margin_constraint.dual_value
+        if duals is not None:
+            bracket.offer_certificate(
+                instance, FarkasCertificate.from_duals(rows, slots, duals), solver)
+        if status not in SOLUTION_PRESENT or model.M.value is None:
+            if status in INFEASIBLE_STATUSES:
+                continue_reason = "restricted program infeasible but its certificate is too weak"
+                return rounds, continue_reason
+            return rounds, f"{solver} returned status {status}"
+        W = reduced.memory(model.M.value)
+        bracket.offer_weights(instance, W, solver)
+        scaled = certify.scaled_margins(instance, W)
+        if program == "socp":
+            threshold = float(model.kappa.value) - 1e-9 * max(1.0, abs(model.kappa.value))
+        else:
+            threshold = 1.0 - 1e-7
+        violated = (scaled < threshold) & mask & ~active
+        if not violated.any():
+            return rounds, (f"{solver} converged on its active set but the bracket "
+                            f"is within solver accuracy of the margin")
+        active |= _smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+    return rounds, f"no verdict after {MAX_ACTIVE_SET_ROUNDS} rounds"
+
+
+def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
+           program: str | None = None, tolerance: float = INFEASIBILITY_TOLERANCE,
+           escalate: bool = True, active: np.ndarray | None = None,
+           time_limit: float | None = None, bracket_rtol: float | None = None) -> Decision:
+    """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
+
+    Returns a Decision whose verdict is certified (see certify.classify); the
+    chosen solver runs first, then, if the verdict is still undetermined and
+    `escalate` is set, the others in ESCALATION order.
+    ``active``: optional n x n_slots boolean mask of constraints to start from.
+    ``bracket_rtol``: keep going after the verdict until the bracket on kappa*
+    is that tight, lower >= (1 - rtol) upper (the max-margin; SOCP only).
+    """
+    if not np.isfinite(margin) or margin < 0:
+        raise InputError(f"margin must be a finite number >= 0, got {margin}")
+    solver, program = check_solver(solver, program)
+    start = time.monotonic()
+    deadline = None if time_limit is None else start + time_limit
+    bracket = _Bracket()
+    statuses: list[str] = []
+    tried: list[str] = []
+    rounds_total = 0
+    reason = ""
+    mask = instance.slot_mask()
+
+    def done(b: _Bracket) -> bool:
+        verdict = certify.classify(b.lower, b.upper, margin, tolerance)
+        if bracket_rtol is None or verdict == INFEASIBLE:
+            return verdict != UNDETERMINED
+        return (b.lower is not None and b.upper is not None
+                and b.lower >= (1 - bracket_rtol) * b.upper)
+
+    zero_cert = certify.zero_constraint_certificate(instance)
+    if zero_cert is not None:
+        bracket.offer_certificate(instance, zero_cert, "exact")
+    hebbian = hebbian_memory(instance)
+    bracket.offer_weights(instance, hebbian, "hebbian")
+
+    if active is None or active.shape != mask.shape:
+        active = np.zeros_like(mask)
+    active = active & mask
+    if not done(bracket):
+        active |= _smallest_per_row(certify.scaled_margins(instance, hebbian),
+                                    INITIAL_PER_INPUT, mask)
+        reduced = ReducedInstance.of(instance)
+        chain = [(solver, program)]
+        if escalate:
+            chain += [(s, p) for s, p in ESCALATION
+                      if (s, p) != (solver, program) and s in installed_solvers()]
+        for name, kind in chain:
+            tried.append(f"{name}/{kind}")
+            rounds, reason = _solve_active_set(instance, reduced, active, name, kind, bracket,
+                                               done, statuses, deadline)
+            rounds_total += rounds
+            if done(bracket):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    verdict = certify.classify(bracket.lower, bracket.upper, margin, tolerance)
+    by = {FEASIBLE: bracket.lower_by, INFEASIBLE: bracket.upper_by}.get(verdict, "")
+    if verdict == FEASIBLE:
+        reason = f"W with normalised margin {bracket.lower:.3e} (recomputed in numpy)"
+    elif verdict == INFEASIBLE:
+        reason = (f"Farkas certificate with ||sum lambda a_hat|| = {bracket.upper:.3e} "
+                  f"<= margin + tolerance (recomputed in numpy)")
+    else:
+        reason = reason or "no solver produced a decisive bound"
+    return Decision(
+        verdict=verdict, margin_lower=bracket.lower, margin_upper=bracket.upper,
+        margin=float(margin), tolerance=float(tolerance), solver=by or solver,
+        program=program, solvers_tried=tuple(tried), statuses=tuple(statuses),
+        rounds=rounds_total, active_constraints=int(active.sum()),
+        constraints=instance.n_constraints, seconds=time.monotonic() - start,
+        reason=reason, weights=bracket.weights, certificate=bracket.certificate)
+
+
+def max_margin(instance: Instance, solver: str | None = None, rtol: float = 1e-3,
+               **kwargs) -> Decision:
+    """Bracket kappa*, the continuous order parameter, to relative width `rtol`.
+
+    The SOCP active set runs past the verdict until lower >= (1 - rtol) upper;
+    both ends stay certified. Infeasible instances return at once (kappa* <= tau).
+    """
+    solver, program = check_solver(solver, "socp")
+    return decide(instance, 0.0, solver, program, bracket_rtol=rtol, **kwargs)

@@ -1,0 +1,23 @@
+"""Named tolerances. Every verdict states the ones it used.
+
+Margins are *normalised*: for a constraint a_ij = (y_t(i) - y_j) x_i^T and a
+memory W != 0 the margin is <a_ij, W> / (||a_ij||_F ||W||_F), which is invariant
+under rescaling an input, a target difference or W. The max-margin kappa* is the
+supremum over W of the smallest such margin; by duality it is the distance from
+the origin to the convex hull of the normalised constraints a_ij / ||a_ij||_F.
+"""
+
+#: An instance is proved *infeasible at tolerance tau* when a certificate
+#: lambda >= 0, sum(lambda) = 1, gives ||sum lambda_ij a_ij/||a_ij|| ||_F <= tau:
+#: then no W separates the facts with normalised margin above tau.
+INFEASIBILITY_TOLERANCE = 1e-6
+
+#: A W proves feasibility only if its recomputed normalised margin exceeds this
+#: floor, far above the float64 rounding of the recomputation (~1e-15 sqrt(d)).
+MARGIN_FLOOR = 1e-12
+
+#: Relative rank cut-off when reducing W to the spans of inputs and targets.
+RANK_RTOL = 1e-10
+
+#: Cutting-plane loop: at most this many restricted solves per verdict.
+MAX_ACTIVE_SET_ROUNDS = 60
