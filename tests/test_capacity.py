@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from feasibility import FEASIBLE, INFEASIBLE, decide, generate
+from feasibility.capacity import capacity_bisection, capacity_guess
+
+
+@pytest.mark.parametrize("model,seed", [("coupled", 0), ("decoupled", 1)])
+def test_bisection_finds_the_exact_transition(model, seed):
+    full = generate(model, 6, 30, seed)
+    result = capacity_bisection(full, guess=capacity_guess(6))
+    assert result.status == "exact"
+    p = result.p_star
+    assert decide(full.prefix(p)).verdict == FEASIBLE
+    assert decide(full.prefix(p + 1)).verdict == INFEASIBLE
+    assert result.p_infeasible == p + 1
+    # the answer does not depend on where the search starts
+    for guess in (3, 29):
+        assert capacity_bisection(full, guess=guess).p_star == p
+
+
+def test_bisection_without_active_set_reuse_agrees():
+    full = generate("coupled", 7, 36, 2)
+    assert (capacity_bisection(full, guess=20).p_star
+            == capacity_bisection(full, guess=20, reuse_active_set=False).p_star)
+
+
+def test_capacity_censored_when_everything_fits():
+    full = generate("coupled", 10, 8, 0)
+    result = capacity_bisection(full)
+    assert result.status == "at_least_p_max" and result.p_feasible == 8
+    assert result.p_star is None
+
+
+def test_capacity_guess_solves_p_log_p_equals_d2():
+    for d in (8, 16, 24):
+        p = capacity_guess(d)
+        assert abs(p * np.log(p) - d * d) < np.log(p) + 1
