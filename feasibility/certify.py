@@ -32,8 +32,12 @@ def scaled_margins(instance: Instance, W: np.ndarray) -> np.ndarray:
     return scaled
 
 
-def margin_lower_bound(instance: Instance, W: np.ndarray | None) -> float | None:
-    """The normalised margin min_ij <a_ij, W> / (||a_ij|| ||W||): kappa* >= it."""
+def margin_lower_bound(instance: Instance, W: np.ndarray | None,
+                       scaled: np.ndarray | None = None) -> float | None:
+    """The normalised margin min_ij <a_ij, W> / (||a_ij|| ||W||): kappa* >= it.
+
+    ``scaled``: scaled_margins(instance, W) if the caller has it already.
+    """
     if W is None:
         return None
     W = np.asarray(W, dtype=np.float64)
@@ -42,7 +46,9 @@ def margin_lower_bound(instance: Instance, W: np.ndarray | None) -> float | None
     norm = np.linalg.norm(W)
     if norm == 0:
         return None
-    return float(scaled_margins(instance, W).min() / norm)
+    if scaled is None:
+        scaled = scaled_margins(instance, W)
+    return float(scaled.min() / norm)
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,32 +22,39 @@ from . import certify
 from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
 from .errors import InputError
 from .instances import Instance
+from .ipm import KroneckerColumns, min_norm_point
 from .programs import PROGRAMS, ReducedInstance, restricted_program
 from .tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
 
-#: user-facing solver name -> (cvxpy name, programs it can certify, options)
+#: user-facing solver name -> (cvxpy name, programs it can certify, options);
+#: "ipm" is the project's structured interior-point method (feasibility/ipm.py)
+#: on the dual "minnorm" program, the others run the cvxpy models.
 SOLVERS = {
+    "ipm": (None, ("minnorm",), {}),
     "clarabel": (cp.CLARABEL, ("socp", "lp"), {}),
     "ecos": (cp.ECOS, ("socp",), {"max_iters": 500}),
     "scs": (cp.SCS, ("socp", "lp"), {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}),
     "highs": (cp.HIGHS, ("lp",), {"highs_options": {"presolve": "off", "solver": "simplex"}}),
 }
 #: measured fastest among the solvers that certify (see BENCHMARKS.md)
-DEFAULT_SOLVER = "clarabel"
+DEFAULT_SOLVER = "ipm"
 #: tried in this order after the chosen solver leaves the verdict undetermined
-ESCALATION = (("clarabel", "socp"), ("highs", "lp"), ("ecos", "socp"), ("scs", "socp"))
+ESCALATION = (("ipm", "minnorm"), ("clarabel", "socp"), ("highs", "lp"), ("ecos", "socp"), ("scs", "socp"))
 
 SOLUTION_PRESENT = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE}
 INFEASIBLE_STATUSES = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
 
 # a few constraints per input to start with, a few more per round
-INITIAL_PER_INPUT = 4
-ADDED_PER_INPUT = 6
+INITIAL_PER_INPUT = 24
+ADDED_PER_INPUT = 16
+# the IPM ends a round early once its relative duality gap is below this and
+# constraints outside the active set are violated
+CUT_GAP = 1e-1
 
 
 def installed_solvers() -> list[str]:
     available = set(cp.installed_solvers())
-    return [name for name, (cvx, _, _) in SOLVERS.items() if cvx in available]
+    return [name for name, (cvx, _, _) in SOLVERS.items() if cvx is None or cvx in available]
 
 
 def check_solver(name: str | None, program: str | None = None) -> tuple[str, str]:
@@ -60,7 +67,7 @@ def check_solver(name: str | None, program: str | None = None) -> tuple[str, str
                          f"(installed: {', '.join(installed_solvers())})")
     programs = SOLVERS[name][1]
     program = (program or programs[0]).lower()
-    if program not in PROGRAMS:
+    if program not in PROGRAMS + ("minnorm",):
         raise InputError(f"unknown program {program!r}: choose one of {', '.join(PROGRAMS)}")
     if program not in programs:
         raise InputError(f"solver {name!r} cannot certify the {program} program "
@@ -112,8 +119,8 @@ class _Bracket:
     lower_by: str = ""
     upper_by: str = ""
 
-    def offer_weights(self, instance, W, by):
-        value = certify.margin_lower_bound(instance, W)
+    def offer_weights(self, instance, W, by, scaled=None):
+        value = certify.margin_lower_bound(instance, W, scaled)
         if value is not None and (self.lower is None or value > self.lower):
             self.lower, self.weights, self.lower_by = value, W, by
         return value
@@ -140,6 +147,44 @@ def _smallest_per_row(values: np.ndarray, count: int, eligible: np.ndarray) -> n
     return picked & eligible
 
 
+def _restricted_ipm(instance, reduced, active, bracket, done):
+    """One restricted solve by the structured IPM, certifying as it goes.
+
+    The round ends early ("cut") once the iterate is moderately converged and
+    already violates constraints outside the active set: an exact solve of a
+    set about to grow would be wasted work. Returns (result, new constraints).
+    """
+    rows, slots = np.nonzero(active)
+    used, local = np.unique(rows, return_inverse=True)
+    columns = KroneckerColumns(reduced.directions(rows, slots), reduced.inputs[used], local)
+    mask = instance.slot_mask()
+    found = {}
+
+    def check(lam, W_reduced, rel_gap):
+        bracket.offer_certificate(instance, FarkasCertificate(rows, slots, lam), "ipm")
+        W = reduced.memory(W_reduced)
+        scaled = certify.scaled_margins(instance, W)
+        bracket.offer_weights(instance, W, "ipm", scaled)
+        if done(bracket):
+            return "stopped"
+        if rel_gap < CUT_GAP:
+            norm2 = float(np.sum(W_reduced**2))
+            violated = (scaled < norm2 * (1 - CUT_GAP)) & mask & ~active
+            if violated.any():
+                found["new"] = _smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+                return "cut"
+        found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
+        return None
+
+    result = min_norm_point(columns, callback=check)
+    if "new" not in found and result.status == "optimal":
+        scaled, norm2 = found["scaled"], found["norm2"]
+        violated = (scaled < norm2 * (1 - 1e-6)) & mask & ~active
+        if violated.any():
+            found["new"] = _smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+    return result, found.get("new")
+
+
 def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
                       statuses, deadline):
     """Run the cutting-plane loop with one solver; returns the rounds used."""
@@ -153,6 +198,18 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
             return rounds, "time limit reached"
         rounds += 1
         rows, slots = np.nonzero(active)
+        if solver == "ipm":
+            result, new = _restricted_ipm(instance, reduced, active, bracket, done)
+            statuses.append(f"ipm:{result.status}")
+            if result.status == "stopped":
+                return rounds, ""
+            if new is None:
+                if result.status == "numerical_error":
+                    return rounds, "ipm: numerical error"
+                return rounds, ("ipm converged on its active set but the bracket "
+                                "is within solver accuracy of the margin")
+            active |= new
+            continue
         model = restricted_program(reduced, rows, slots, program)
         try:
             with warnings.catch_warnings():
@@ -268,8 +325,10 @@ def max_margin(instance: Instance, solver: str | None = None, rtol: float = 1e-3
                **kwargs) -> Decision:
     """Bracket kappa*, the continuous order parameter, to relative width `rtol`.
 
-    The SOCP active set runs past the verdict until lower >= (1 - rtol) upper;
+    The active set runs past the verdict until lower >= (1 - rtol) upper;
     both ends stay certified. Infeasible instances return at once (kappa* <= tau).
     """
-    solver, program = check_solver(solver, "socp")
+    solver, program = check_solver(solver)
+    if program == "lp":
+        raise InputError("max_margin needs a solver of the socp or minnorm program")
     return decide(instance, 0.0, solver, program, bracket_rtol=rtol, **kwargs)

@@ -1,0 +1,186 @@
+"""A structured interior-point method for the max-margin problem on an active set.
+
+Why hand-written: the restricted problem is the minimum-norm point of the
+convex hull of K normalised constraints a_k = g_k (x) x_i(k) (a Kronecker
+product per constraint). Its Newton systems are
+
+    K-space:  (A^T A + D) with A^T A = (G G^T) o (X_I X_I^T)          (K x K)
+    D-space:  I + sum_i B_i (x) x_i x_i^T,  B_i = sum_{k in i} c_k g_k g_k^T  (r_out r_in square)
+
+and the D-space matrix costs one GEMM of p r^4 flops, where a general sparse
+LDL (Clarabel on the lifted cvxpy model) pays p r^5 for the same Schur
+complement. Measured at d = 24, p = 120: 0.3 s per Clarabel iteration against
+~0.01 s here. The method never certifies anything itself: its lambda and its
+W = A lambda go to feasibility.certify like any solver's output.
+
+Problem (always feasible and bounded):
+
+    minimise 1/2 ||A lam||^2   subject to lam >= 0, sum(lam) = 1.
+
+Its optimum is kappa_A^2 where kappa_A is the max-margin of the active set;
+w = A lam is the max-margin direction (when kappa_A > 0) and lam is the
+certificate. Primal-dual path following (Mehrotra predictor-corrector) from a
+feasible start, so only complementarity has to be driven to zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as la
+
+MAX_ITERATIONS = 80
+
+
+@dataclass(frozen=True)
+class KroneckerColumns:
+    """Columns a_k = vec(g_k x_i(k)^T) (C order) without forming them."""
+
+    g: np.ndarray       # K x r_out
+    x: np.ndarray       # p_used x r_in
+    owner: np.ndarray   # K, index into x
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.g.shape[1] * self.x.shape[1], self.g.shape[0]
+
+    def apply(self, lam: np.ndarray) -> np.ndarray:
+        """A lam as an r_out x r_in matrix: sum_k lam_k g_k x_i(k)^T."""
+        V = np.zeros((self.x.shape[0], self.g.shape[1]))
+        np.add.at(V, self.owner, lam[:, None] * self.g)
+        return V.T @ self.x
+
+    def apply_transpose(self, W: np.ndarray) -> np.ndarray:
+        """A^T w: <a_k, W> = g_k^T W x_i(k) for every column."""
+        Z = self.x @ W.T  # p_used x r_out, z_i = W x_i
+        return np.einsum("kr,kr->k", self.g, Z[self.owner])
+
+    def gram(self) -> np.ndarray:
+        xx = self.x @ self.x.T
+        return (self.g @ self.g.T) * xx[np.ix_(self.owner, self.owner)]
+
+    def weighted_outer(self, c: np.ndarray) -> np.ndarray:
+        """I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure."""
+        r_out, r_in = self.g.shape[1], self.x.shape[1]
+        p = self.x.shape[0]
+        B = np.zeros((p, r_out, r_out))
+        order = np.argsort(self.owner, kind="stable")
+        owners = self.owner[order]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        gs = self.g[order]
+        cs = c[order]
+        for start, stop in zip(starts, np.r_[starts[1:], len(order)]):
+            block = gs[start:stop]
+            B[owners[start]] = block.T @ (cs[start:stop, None] * block)
+        P = np.einsum("ib,ie->ibe", self.x, self.x).reshape(p, r_in * r_in)
+        T = B.reshape(p, r_out * r_out).T @ P          # [(a,c), (b,e)]
+        H = T.reshape(r_out, r_out, r_in, r_in).transpose(0, 2, 1, 3)
+        H = H.reshape(r_out * r_in, r_out * r_in)
+        H[np.diag_indices_from(H)] += 1.0
+        return H
+
+
+@dataclass
+class IPMResult:
+    lam: np.ndarray
+    W: np.ndarray          # A lam, reduced coordinates
+    iterations: int
+    status: str            # optimal | stopped | max_iterations | numerical_error
+    gap: float
+
+
+def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = 1e-14,
+                   max_iterations: int = MAX_ITERATIONS) -> IPMResult:
+    """Minimum-norm point of conv{a_k}: the max-margin problem's dual.
+
+    ``callback(lam, W, rel_gap)`` may return a status string to stop early
+    (the caller certifies whatever it needs from the current iterate, which is
+    always a valid lambda); rel_gap is the duality gap over the objective.
+    """
+    D, K = columns.shape
+    use_gram = K <= D
+    Q = columns.gram() if use_gram else None
+
+    def Qmul(v):
+        return Q @ v if use_gram else columns.apply_transpose(columns.apply(v))
+
+    lam = np.full(K, 1.0 / K)
+    q = Qmul(lam)
+    nu = q.min() - 1.0
+    s = q - nu
+    ones = np.ones(K)
+    status, gap, it = "max_iterations", np.inf, 0
+    for it in range(1, max_iterations + 1):
+        q = Qmul(lam)
+        r_d = q - nu * ones - s
+        r_p = lam.sum() - 1.0
+        mu = lam @ s / K
+        objective = lam @ q
+        gap = lam @ s
+        if callback is not None:
+            stop = callback(lam / lam.sum(), columns.apply(lam / lam.sum()),
+                            gap / max(objective, 1e-300))
+            if stop:
+                status = stop
+                break
+        if gap <= tol + 1e-10 * objective and abs(r_p) < 1e-12:
+            status = "optimal"
+            break
+        dg = s / lam
+        try:
+            if use_gram:
+                N = Q.copy()
+                N[np.diag_indices_from(N)] += dg
+                factor = la.cho_factor(N, lower=True, check_finite=False)
+
+                def solve(b):
+                    return la.cho_solve(factor, b, check_finite=False)
+            else:
+                c = 1.0 / dg
+                H = columns.weighted_outer(c)
+                factor = la.cho_factor(H, lower=True, check_finite=False)
+                shape = (columns.g.shape[1], columns.x.shape[1])
+
+                def solve(b):
+                    y = c * b
+                    t = la.cho_solve(factor, columns.apply(y).ravel(), check_finite=False)
+                    return y - c * columns.apply_transpose(t.reshape(shape))
+        except (la.LinAlgError, ValueError):
+            status = "numerical_error"
+            break
+        v = solve(ones)
+
+        def direction(rc):
+            h = -r_d + rc / lam
+            u = solve(h)
+            dnu = (-r_p - u.sum()) / v.sum()
+            dlam = u + dnu * v
+            ds = (rc - s * dlam) / lam
+            return dlam, dnu, ds
+
+        dlam, dnu, ds = direction(-lam * s)
+        alpha = _step(lam, dlam, s, ds, 1.0)
+        mu_aff = (lam + alpha * dlam) @ (s + alpha * ds) / K
+        sigma = (mu_aff / mu) ** 3
+        dlam, dnu, ds = direction(-lam * s - dlam * ds + sigma * mu)
+        alpha = _step(lam, dlam, s, ds, 0.99)
+        lam = lam + alpha * dlam
+        nu = nu + alpha * dnu
+        s = s + alpha * ds
+        if not (np.all(np.isfinite(lam)) and np.all(lam > 0) and np.all(s > 0)):
+            status = "numerical_error"
+            break
+    lam = np.clip(lam, 0.0, None)
+    lam = lam / lam.sum()
+    return IPMResult(lam, columns.apply(lam), it, status, float(gap))
+
+
+def _step(x, dx, s, ds, fraction):
+    """Largest step in (0, 1] keeping x and s positive, times `fraction`."""
+    ratios = [1.0]
+    for value, delta in ((x, dx), (s, ds)):
+        neg = delta < 0
+        if neg.any():
+            ratios.append(float(np.min(-value[neg] / delta[neg])))
+    return min(1.0, fraction * min(ratios))
