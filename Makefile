@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench capacity-large setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
 		--jobs $(JOBS) --out results/capacity.csv
+
+## bench: the project against the dense cvxpy baseline, side by side (writes BENCHMARKS.md)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds)
+capacity-large: $(STAMP)
+	$(BIN)/feasibility capacity --model coupled,decoupled --d 16,24,32,48 --seeds 8 \
+		--jobs $(JOBS) --out results/capacity-large.csv
+	$(BIN)/feasibility capacity --model coupled,decoupled --d 64 --seeds 4 \
+		--jobs $(JOBS) --out results/capacity-large.csv
 
 ## test: the whole test suite
 test: $(STAMP)

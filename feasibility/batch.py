@@ -4,7 +4,14 @@ One task = one (model, d, seed) bisection, or one ordering of a user's file.
 Each finished task is appended to the CSV as one line and flushed to disk, so a
 run that is killed and started again with the same arguments skips the rows it
 has and ends with exactly the rows of an uninterrupted run. At the end the file
-is rewritten in task order, atomically.
+is rewritten in task order, atomically. One run at a time may write a file: a
+second run on the same --out is refused while the first holds its lock.
+
+Executors (``EXECUTORS``): ``local`` (joblib worker processes, all cores by
+default), ``serial`` (in this process) and ``dask`` (a dask.distributed cluster
+at ``scheduler``; dask is imported only then). A task's result depends on the
+task alone (its seed comes from the task, never from run order), so every
+executor gives the same rows.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +41,9 @@ FILE_COLUMNS = ["file", "n_facts", "shuffle", "p_star", "p_feasible", "p_infeasi
                 "status", "kappa_at_p_star", "solves", "rounds", "seconds", "solver"]
 SUMMARY_COLUMNS = ["model", "d", "seeds", "exact", "p_c", "p_star_q25", "p_star_q75",
                    "p_star_min", "p_star_max", "p_c_log_p_c_over_d2", "seconds_per_seed"]
-EXECUTORS = ("local", "serial")
+EXECUTORS = ("local", "serial", "dask")
+#: seconds to wait for a Dask scheduler before giving up with one line
+DASK_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,16 +75,22 @@ def capacity_tasks(models, dims, seeds: int, seed0: int = 0,
             raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
+    if seed0 < 0:
+        raise InputError(f"--seed0 must be >= 0, got {seed0}")
     for d in dims:
         if d < 2:
             raise InputError(f"dimensions must be >= 2, got {d}")
+    for name, values in (("models", models), ("dimensions", dims)):
+        if len(set(values)) != len(values):
+            raise InputError(f"{name} listed twice: {', '.join(map(str, values))}")
     return [CapacityTask(model, int(d), seed0 + s, distribution)
             for model in models for d in dims for s in range(seeds)]
 
 
 def p_max_for(d: int) -> int:
-    """Facts drawn per seed: three times the starting guess, ample above p_c."""
-    return 3 * capacity_guess(d)
+    """Facts drawn per seed: well above the guess; a seed reaching it is
+    reported as status at_least_p_max, never truncated silently."""
+    return int(math.ceil(1.6 * capacity_guess(d))) + 10
 
 
 def run_capacity_task(task: CapacityTask, solver: str | None = None) -> dict:
@@ -114,12 +130,21 @@ class ResumableCSV:
         if not data:
             return
         complete = data[:data.rfind(b"\n") + 1]  # drop a line cut by a kill
-        text = complete.decode("utf-8", errors="replace")
-        reader = csv.DictReader(io.StringIO(text))
-        if reader.fieldnames != self.columns:
+        try:
+            text = complete.decode("utf-8")
+            lines = list(csv.reader(io.StringIO(text)))
+        except (UnicodeDecodeError, csv.Error):
+            raise InputError(f"{self.path} exists and is not a CSV written by feasibility; "
+                             f"choose another --out or move it away") from None
+        if not lines or lines[0] != self.columns:
             raise InputError(f"{self.path} exists with other columns; choose another --out "
                              f"or move it away")
-        self.rows = list(reader)
+        for number, fields in enumerate(lines[1:], start=2):
+            if len(fields) != len(self.columns):
+                raise InputError(f"{self.path}: line {number} has {len(fields)} fields, "
+                                 f"expected {len(self.columns)}; fix or remove that line, "
+                                 f"or choose another --out")
+        self.rows = [dict(zip(self.columns, fields)) for fields in lines[1:]]
         if len(complete) != len(data):
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(complete))
@@ -142,76 +167,255 @@ class ResumableCSV:
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path):
-    """A reader sees the old file or the new one, never half of one."""
+    """A reader sees the old file or the new one, never half of one.
+
+    The rows go to ``PATH.PID.partial`` in the same folder, are synced, then
+    renamed over PATH; an interruption leaves PATH as it was (and the partial
+    file is removed unless the process was killed outright).
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    frame.to_csv(tmp, index=False)
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        frame.to_csv(tmp, index=False)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _OutputLock:
+    """An exclusive advisory lock on the output CSV (released even by SIGKILL)."""
+
+    def __init__(self, path: Path):
+        self.path, self.handle, self.created = Path(path), None, False
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        self.created = not self.path.exists()
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.handle.close()
+            raise InputError(f"{self.path} is being written by another run; wait for it "
+                             f"or choose another --out") from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.close()  # releases the lock
+            if self.created and exc[0] is not None and self.path.exists() \
+                    and self.path.stat().st_size == 0:
+                self.path.unlink()  # leave no empty file behind a failed start
+        return False
 
 
 # -- executors -------------------------------------------------------------------
-def _execute(function, tasks, solver, jobs: int, executor: str):
+def default_jobs() -> int:
+    """All cores this process may use (CPU affinity and cgroup quotas respected)."""
+    try:
+        from joblib import cpu_count
+        return max(1, cpu_count())
+    except ImportError:  # pragma: no cover - joblib is a dependency
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
+
+
+def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str | None = None):
     """Yield (task, row) as tasks finish, whatever the backend."""
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if executor == "dask":
+        yield from _execute_dask(function, tasks, solver, scheduler)
+        return
     if executor == "serial" or jobs == 1 or len(tasks) <= 1:
         for task in tasks:
             yield task, function(task, solver)
         return
-    if executor != "local":
-        raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    for task, row in parallel(delayed(_tagged)(function, task, solver) for task in tasks):
-        yield task, row
+    outputs = parallel(delayed(_tagged)(function, task, solver) for task in tasks)
+    try:
+        for task, row in outputs:
+            yield task, row
+    finally:
+        # an interruption stops the workers here; their unfinished tasks are the
+        # ones a rerun does, so joblib's warning about cancelling them is noise
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*still being processed.*")
+            outputs.close()
+
+
+def _check_scheduler(address: str):
+    """Fail fast, with one line, on an address Dask cannot use or a closed port
+    (a Client would retry for DASK_CONNECT_TIMEOUT, then complain at exit)."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location)
+        socket.create_connection((host, port), timeout=DASK_CONNECT_TIMEOUT).close()
+    except (ValueError, TypeError, OSError, OverflowError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot reach the Dask scheduler at {address!r} ({detail})") from None
+
+
+def _execute_dask(function, tasks, solver, scheduler: str | None):
+    """Run the tasks on a dask.distributed cluster; its workers need this package."""
+    if not scheduler:
+        raise InputError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError("--executor dask needs dask.distributed: "
+                         "pip install 'feasibility[dask]'") from None
+    if not tasks:
+        return
+    _check_scheduler(scheduler)
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({detail})") from None
+    futures = {}
+    try:
+        for task in tasks:
+            futures[client.submit(function, task, solver, pure=False)] = task
+        for future in as_completed(futures, loop=client.loop):
+            yield futures[future], future.result()
+    finally:
+        client.cancel(list(futures))
+        client.close()
 
 
 def _tagged(function, task, solver):
     return task, function(task, solver)
 
 
-class Progress:
-    """Counts, rate and ETA on stderr; silent when quiet."""
+def _clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
 
-    def __init__(self, total: int, done: int, quiet: bool):
+
+class Progress:
+    """Counts, elapsed time and ETA on stderr.
+
+    ``bar``: one line redrawn in place, when the stream is a terminal and the
+    environment variable CI is unset; ``lines``: one line per finished task
+    (logs, CI, pipes); ``off``: nothing (``--quiet``). The ETA is the mean time
+    per task finished in this run times the tasks left.
+    """
+
+    WIDTH = 24
+
+    def __init__(self, total: int, done: int, quiet: bool, stream=None):
         self.total, self.done, self.quiet = total, done, quiet
+        self.stream = sys.stderr if stream is None else stream
         self.start, self.new = time.monotonic(), 0
+        self.mode = "off" if quiet else ("bar" if self._terminal(self.stream) else "lines")
+        self._drawn = False
+        if self.mode == "bar" and self.done < self.total:
+            self._draw("")
+
+    @staticmethod
+    def _terminal(stream) -> bool:
+        if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+            return False
+        try:
+            return bool(stream.isatty())
+        except (AttributeError, ValueError):
+            return False
+
+    def eta(self) -> float | None:
+        if self.new == 0:
+            return None
+        return (self.total - self.done) * (time.monotonic() - self.start) / self.new
+
+    def _draw(self, label: str):
+        fraction = self.done / self.total if self.total else 1.0
+        filled = int(round(fraction * self.WIDTH))
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        line = (f"[{bar}] {self.done}/{self.total} {fraction:4.0%}  "
+                f"elapsed {_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}"
+                + (f"  {label}" if label else ""))
+        import shutil
+        width = shutil.get_terminal_size((100, 20)).columns
+        self.stream.write("\r" + line[:max(width - 1, 20)] + "\x1b[K")
+        self.stream.flush()
+        self._drawn = True
 
     def update(self, label: str):
         self.done += 1
         self.new += 1
-        if self.quiet:
-            return
-        elapsed = time.monotonic() - self.start
-        left = (self.total - self.done) * elapsed / self.new
-        print(f"[{self.done}/{self.total}] {label}  elapsed {elapsed:.0f}s  eta {left:.0f}s",
-              file=sys.stderr, flush=True)
+        if self.mode == "bar":
+            self._draw(label)
+        elif self.mode == "lines":
+            print(f"[{self.done}/{self.total}] {label}  elapsed "
+                  f"{_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}",
+                  file=self.stream, flush=True)
+
+    def close(self):
+        """End the bar's line (so that what follows starts on a fresh one)."""
+        if self.mode == "bar" and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
 
 
 def run_tasks(tasks, out: Path, columns, key_columns, function, solver=None,
               jobs: int | None = None, executor: str = "local", quiet: bool = False,
-              label=lambda row: "") -> pd.DataFrame:
+              label=lambda row: "", scheduler: str | None = None) -> pd.DataFrame:
     """Run what `out` does not have yet; return all rows in task order."""
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise InputError(f"{out.parent}: no such directory")
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    with _OutputLock(out):
+        return _run_locked(tasks, out, columns, key_columns, function, solver, jobs,
+                           executor, quiet, label, scheduler)
+
+
+def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, executor, quiet,
+                label, scheduler) -> pd.DataFrame:
     store = ResumableCSV(out, columns, key_columns)
     done = store.done()
-    todo = [task for task in tasks if task.key not in done]
-    jobs = jobs or os.cpu_count() or 1
-    progress = Progress(len(tasks), len(tasks) - len(todo), quiet)
+    todo = list({task.key: task for task in tasks if task.key not in done}.values())
+    jobs = jobs or default_jobs()
     if not quiet and len(todo) < len(tasks):
         print(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} rows already in {out}",
               file=sys.stderr)
-    for task, row in _execute(function, todo, solver, jobs, executor):
-        store.append(row)
-        progress.update(label(row))
+    progress = Progress(len(tasks), len(tasks) - len(todo), quiet)
+    try:
+        for task, row in _execute(function, todo, solver, jobs, executor, scheduler):
+            store.append(row)
+            progress.update(label(row))
+    finally:
+        progress.close()
     order = {task.key: k for k, task in enumerate(tasks)}
     frame = pd.read_csv(out)
+    # a row is never repeated, even if two runs ever appended the same task
+    frame = frame.loc[~frame[key_columns].astype(str).duplicated(keep="first")]
     keys = frame[key_columns].astype(str).apply(tuple, axis=1)
-    frame = frame.assign(_order=keys.map(order)).dropna(subset=["_order"])
-    frame = frame.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+    # rows of other grids already in the file are kept, ahead of this grid's
+    frame = frame.assign(_order=keys.map(order).fillna(-1))
+    frame = frame.sort_values("_order", kind="stable").drop(columns="_order")
+    frame = frame.reset_index(drop=True)
     write_csv_atomic(frame, out)
     return frame
 

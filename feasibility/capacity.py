@@ -58,13 +58,14 @@ class CapacityResult:
 
 
 def capacity_guess(d: int) -> int:
-    """A starting point for the search: the p solving p ln p = d^2.
+    """A starting point for the search: the p solving p ln p = c(d) d^2.
 
-    Measured p_c sit near this at small d (the asymptote p ln p = d^2/2 is
-    approached from above); the search brackets from here in either direction.
+    c(d) = 1/2 + 0.6 (16/d)^0.35 follows the measured p_c ln p_c / d^2 (about
+    1.05 at d = 16, 0.85 at d = 64) down to the asymptote 1/2. Only the
+    number of probes depends on it, never the answer.
     """
-    target = float(d) ** 2
-    p = max(target / max(math.log(target), 1.0), 2.0)
+    target = (0.5 + 0.6 * (16.0 / max(d, 1)) ** 0.35) * float(d) ** 2
+    p = max(target / max(math.log(max(target, 3.0)), 1.0), 2.0)
     for _ in range(50):  # Newton on p ln p - target
         p = max(p - (p * math.log(p) - target) / (math.log(p) + 1.0), 2.0)
     return max(int(round(p)), 2)
@@ -87,7 +88,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
                        ) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
-    ``guess``: where to start; steps of guess/8, doubling, bracket p*, then
+    ``guess``: where to start; steps of guess/20, doubling, bracket p*, then
     bisection closes the bracket. ``on_probe(probe)`` is called after each solve.
     """
     start = time.monotonic()
@@ -117,7 +118,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
         return decision.verdict
 
     status = "exact"
-    step = max(1, guess // 8)
+    step = max(1, guess // 20)
     p = guess
     # bracket: walk from the guess in growing steps until the verdict flips
     while True:

@@ -200,7 +200,7 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
         rows, slots = np.nonzero(active)
         if solver == "ipm":
             result, new = _restricted_ipm(instance, reduced, active, bracket, done)
-            statuses.append(f"ipm:{result.status}")
+            statuses.append(f"ipm:{result.status}({result.iterations})")
             if result.status == "stopped":
                 return rounds, ""
             if new is None:

@@ -32,7 +32,7 @@ def test_capacity_censored_when_everything_fits():
     assert result.p_star is None
 
 
-def test_capacity_guess_solves_p_log_p_equals_d2():
-    for d in (8, 16, 24):
+def test_capacity_guess_sits_between_the_asymptote_and_twice_it():
+    for d in (8, 16, 24, 64, 256):
         p = capacity_guess(d)
-        assert abs(p * np.log(p) - d * d) < np.log(p) + 1
+        assert d * d / 2 <= p * np.log(p) <= 2 * d * d

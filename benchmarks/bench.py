@@ -1,0 +1,172 @@
+"""`make bench`: the project against the naive dense cvxpy model, side by side.
+
+Every measurement runs in a fresh child process (so its peak memory is its
+own), is repeated, and is reported as a median; ratios compare medians taken
+in the same run. Benchmarks are never tests: nothing here asserts a timing.
+
+    python benchmarks/bench.py [--repeats 3] [--baseline-repeats 2] [--quick]
+                               [--bisection-dims 64] [--out BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# -- the measured jobs (run in a child) ---------------------------------------------
+def _baseline(model, d, p, seed):
+    import cvxpy as cp
+
+    from feasibility import generate
+    from feasibility.programs import dense_lp
+
+    problem, _, _ = dense_lp(generate(model, d, p, seed))
+    try:
+        problem.solve(solver=cp.ECOS)
+        return f"status {problem.status} (uncertified)"
+    except cp.error.SolverError as exc:
+        return f"solver error: {str(exc).splitlines()[0]}"
+
+
+def _project(model, d, p, seed):
+    from feasibility import decide, generate
+
+    decision = decide(generate(model, d, p, seed))
+    return f"{decision.verdict} (certified, kappa* in [{decision.margin_lower:.2e}, " \
+           f"{decision.margin_upper:.2e}])"
+
+
+def _bisection(model, d, seed):
+    from feasibility.batch import CapacityTask, run_capacity_task
+
+    row = run_capacity_task(CapacityTask(model, d, seed))
+    return f"p* = {row['p_star']} ({row['status']}, {row['solves']} certified solves)"
+
+
+JOBS = {"baseline": _baseline, "project": _project, "bisection": _bisection}
+
+
+def _child(queue, job, args):
+    start = time.perf_counter()
+    outcome = JOBS[job](*args)
+    seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((seconds, peak_mib, outcome))
+
+
+def measure(job, args, repeats):
+    """Median seconds and peak MiB over `repeats` fresh processes."""
+    ctx = mp.get_context("spawn")
+    runs = []
+    for _ in range(repeats):
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_child, args=(queue, job, args))
+        proc.start()
+        result = queue.get()
+        proc.join()
+        runs.append(result)
+        print(f"  {job}{args}: {result[0]:.2f}s {result[1]:.0f} MiB  {result[2]}",
+              file=sys.stderr, flush=True)
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
+            runs[-1][2], len(runs))
+
+
+# -- report ------------------------------------------------------------------------
+def machine() -> str:
+    cpu = platform.processor() or "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cvxpy
+    import scipy
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+            f"{mem:.0f} GiB; Python {platform.python_version()}, numpy {np.__version__}, "
+            f"scipy {scipy.__version__}, cvxpy {cvxpy.__version__}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline-repeats", type=int, default=2,
+                        help="repeats of the dense baseline (minutes per solve at d=24)")
+    parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
+    parser.add_argument("--bisection-dims", default="64",
+                        help="comma-separated d for whole per-seed bisections")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+
+    head_to_head = [(16, 62), (24, 120)] if not args.quick else [(12, 40)]
+    scaling = [(16, 62), (24, 120), (32, 190), (48, 320), (64, 430)] if not args.quick \
+        else [(12, 40), (16, 62)]
+    bisections = [int(d) for d in args.bisection_dims.split(",") if d] if not args.quick \
+        else [16]
+    seed = 0
+    lines = []
+    started = time.time()
+
+    lines += ["## Project vs the dense cvxpy model (ECOS), same instances, same run", "",
+              "| model | d | p | baseline s | project s | time ratio | baseline MiB | "
+              "project MiB | baseline outcome | project verdict |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for model in ("coupled", "decoupled"):
+        for d, p in head_to_head:
+            bt, bm, bo, bn = measure("baseline", (model, d, p, seed), args.baseline_repeats)
+            pt, pm, po, pn = measure("project", (model, d, p, seed), args.repeats)
+            lines.append(f"| {model} | {d} | {p} | {bt:.2f} (n={bn}) | {pt:.3f} (n={pn}) | "
+                         f"**{bt / pt:.0f}×** | {bm:.0f} | {pm:.0f} | {bo} | {po} |")
+    lines += ["", "## Scaling of one near-critical certified decision with d", "",
+              "| model | d | p | seconds (median) | peak MiB | verdict |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for model in ("coupled", "decoupled"):
+        for d, p in scaling:
+            t, m, o, n = measure("project", (model, d, p, seed), args.repeats)
+            lines.append(f"| {model} | {d} | {p} | {t:.2f} (n={n}) | {m:.0f} | {o} |")
+    lines += ["", "## Whole per-seed capacity bisection", "",
+              "| model | d | seconds | peak MiB | outcome |", "| --- | --- | --- | --- | --- |"]
+    for model in ("coupled", "decoupled"):
+        for d in bisections:
+            t, m, o, n = measure("bisection", (model, d, seed), 1)
+            lines.append(f"| {model} | {d} | {t:.1f} | {m:.0f} | {o} |")
+
+    command = "make bench" if not argv else "python benchmarks/bench.py " + " ".join(argv)
+    header = ["# Benchmarks", "",
+              f"Made by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
+              f"in {(time.time() - started) / 60:.1f} min.", "",
+              f"Machine: {machine()}.", "",
+              "Each cell is the median over n fresh processes (peak memory is the child's "
+              "max RSS). The baseline is `feasibility.programs.dense_lp` (one dense row per "
+              "constraint over vec(W), all margins ≥ 1) solved by ECOS through cvxpy; its "
+              "outcome is the solver's status, which nothing certifies. The project is "
+              "`feasibility.decide` with its defaults (structured IPM on an active set, "
+              "every verdict certified in numpy). Instances: `generate(model, d, p, seed=0)`.",
+              ""]
+    text = "\n".join(header + lines) + "\n"
+    print(text)
+    if not args.quick:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or None)
