@@ -1,6 +1,6 @@
 """Independent checks of a memory W and of a Farkas certificate, in plain numpy.
 
-Nothing here trusts a solver: a lower bound on the max-margin kappa* is the
+Nothing here trusts a solver (numpy and scipy.sparse only): a lower bound on the max-margin kappa* is the
 normalised margin of a concrete W, recomputed over *all* constraints; an upper
 bound is the norm of a convex combination of normalised constraints.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from .instances import Instance
 from .tolerances import INFEASIBILITY_TOLERANCE, MARGIN_FLOOR
@@ -87,8 +88,9 @@ def margin_upper_bound(instance: Instance, certificate: FarkasCertificate | None
     x_norm = np.linalg.norm(instance.inputs, axis=1)
     # a zero constraint contributes the zero matrix
     ok = (u_norm > 0) & (x_norm[rows] > 0)
-    V = np.zeros((instance.n, instance.d_out))
-    np.add.at(V, rows[ok], (lam[ok] / u_norm[ok])[:, None] * u[ok])
+    group = sp.csr_matrix((lam[ok] / u_norm[ok], (rows[ok], np.flatnonzero(ok))),
+                          shape=(instance.n, len(rows)))
+    V = group @ u
     x_hat = instance.inputs / np.where(x_norm > 0, x_norm, 1.0)[:, None]
     return float(np.linalg.norm(V.T @ x_hat))
 

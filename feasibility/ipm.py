@@ -29,17 +29,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
+import scipy.sparse as sp
 
 MAX_ITERATIONS = 80
 
 
-@dataclass(frozen=True)
 class KroneckerColumns:
     """Columns a_k = vec(g_k x_i(k)^T) (C order) without forming them."""
 
-    g: np.ndarray       # K x r_out
-    x: np.ndarray       # p_used x r_in
-    owner: np.ndarray   # K, index into x
+    def __init__(self, g: np.ndarray, x: np.ndarray, owner: np.ndarray):
+        self.g, self.x, self.owner = g, x, np.asarray(owner)
+        K, p = len(g), len(x)
+        # sum over the constraints of each input as one sparse product
+        self.group = sp.csr_matrix((np.ones(K), (self.owner, np.arange(K))), shape=(p, K))
+        self.order = np.argsort(self.owner, kind="stable")
+        owners = self.owner[self.order]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        self.blocks = list(zip(owners[starts], starts, np.r_[starts[1:], K]))
+        self.g_sorted = g[self.order]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -47,8 +54,7 @@ class KroneckerColumns:
 
     def apply(self, lam: np.ndarray) -> np.ndarray:
         """A lam as an r_out x r_in matrix: sum_k lam_k g_k x_i(k)^T."""
-        V = np.zeros((self.x.shape[0], self.g.shape[1]))
-        np.add.at(V, self.owner, lam[:, None] * self.g)
+        V = self.group @ (lam[:, None] * self.g)
         return V.T @ self.x
 
     def apply_transpose(self, W: np.ndarray) -> np.ndarray:
@@ -65,16 +71,12 @@ class KroneckerColumns:
         r_out, r_in = self.g.shape[1], self.x.shape[1]
         p = self.x.shape[0]
         B = np.zeros((p, r_out, r_out))
-        order = np.argsort(self.owner, kind="stable")
-        owners = self.owner[order]
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        gs = self.g[order]
-        cs = c[order]
-        for start, stop in zip(starts, np.r_[starts[1:], len(order)]):
-            block = gs[start:stop]
-            B[owners[start]] = block.T @ (cs[start:stop, None] * block)
-        P = np.einsum("ib,ie->ibe", self.x, self.x).reshape(p, r_in * r_in)
-        T = B.reshape(p, r_out * r_out).T @ P          # [(a,c), (b,e)]
+        scaled = self.g_sorted * c[self.order, None]
+        for i, start, stop in self.blocks:
+            B[i] = self.g_sorted[start:stop].T @ scaled[start:stop]
+        if not hasattr(self, "_outer_x"):
+            self._outer_x = np.einsum("ib,ie->ibe", self.x, self.x).reshape(p, r_in * r_in)
+        T = B.reshape(p, r_out * r_out).T @ self._outer_x     # [(a,c), (b,e)]
         H = T.reshape(r_out, r_out, r_in, r_in).transpose(0, 2, 1, 3)
         H = H.reshape(r_out * r_in, r_out * r_in)
         H[np.diag_indices_from(H)] += 1.0

@@ -44,9 +44,13 @@ ESCALATION = (("ipm", "minnorm"), ("clarabel", "socp"), ("highs", "lp"), ("ecos"
 SOLUTION_PRESENT = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE}
 INFEASIBLE_STATUSES = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
 
-# a few constraints per input to start with, a few more per round
+# The IPM's cost per iteration is set by the Newton matrix (size r_out r_in),
+# nearly independent of the number of constraints K, so it starts from the
+# tightest constraints of the Hebbian memory up to a memory budget: most
+# probes then need one round. At least this many per input, more per round.
 INITIAL_PER_INPUT = 24
-ADDED_PER_INPUT = 16
+ACTIVE_SET_BUDGET = 250_000
+ADDED_PER_INPUT = 32
 # the IPM ends a round early once its relative duality gap is below this and
 # constraints outside the active set are violated
 CUT_GAP = 1e-1
@@ -147,7 +151,7 @@ def _smallest_per_row(values: np.ndarray, count: int, eligible: np.ndarray) -> n
     return picked & eligible
 
 
-def _restricted_ipm(instance, reduced, active, bracket, done):
+def _restricted_ipm(instance, reduced, active, bracket, done, margin, tolerance):
     """One restricted solve by the structured IPM, certifying as it goes.
 
     The round ends early ("cut") once the iterate is moderately converged and
@@ -161,7 +165,10 @@ def _restricted_ipm(instance, reduced, active, bracket, done):
     found = {}
 
     def check(lam, W_reduced, rel_gap):
-        bracket.offer_certificate(instance, FarkasCertificate(rows, slots, lam), "ipm")
+        # ||A lam|| is the bound the certificate would give: certify it (a
+        # K-sized recomputation) only when it could decide the verdict
+        if np.linalg.norm(W_reduced) <= 2 * (margin + tolerance):
+            bracket.offer_certificate(instance, FarkasCertificate(rows, slots, lam), "ipm")
         W = reduced.memory(W_reduced)
         scaled = certify.scaled_margins(instance, W)
         bracket.offer_weights(instance, W, "ipm", scaled)
@@ -177,6 +184,7 @@ def _restricted_ipm(instance, reduced, active, bracket, done):
         return None
 
     result = min_norm_point(columns, callback=check)
+    bracket.offer_certificate(instance, FarkasCertificate(rows, slots, result.lam), "ipm")
     if "new" not in found and result.status == "optimal":
         scaled, norm2 = found["scaled"], found["norm2"]
         violated = (scaled < norm2 * (1 - 1e-6)) & mask & ~active
@@ -186,7 +194,7 @@ def _restricted_ipm(instance, reduced, active, bracket, done):
 
 
 def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
-                      statuses, deadline):
+                      statuses, deadline, margin, tolerance):
     """Run the cutting-plane loop with one solver; returns the rounds used."""
     cvx_name, _, options = SOLVERS[solver]
     mask = instance.slot_mask()
@@ -199,7 +207,8 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
         rounds += 1
         rows, slots = np.nonzero(active)
         if solver == "ipm":
-            result, new = _restricted_ipm(instance, reduced, active, bracket, done)
+            result, new = _restricted_ipm(instance, reduced, active, bracket, done,
+                                          margin, tolerance)
             statuses.append(f"ipm:{result.status}({result.iterations})")
             if result.status == "stopped":
                 return rounds, ""
@@ -287,8 +296,9 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         active = np.zeros_like(mask)
     active = active & mask
     if not done(bracket):
+        per_input = max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
         active |= _smallest_per_row(certify.scaled_margins(instance, hebbian),
-                                    INITIAL_PER_INPUT, mask)
+                                    per_input, mask)
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
         if escalate:
@@ -297,7 +307,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         for name, kind in chain:
             tried.append(f"{name}/{kind}")
             rounds, reason = _solve_active_set(instance, reduced, active, name, kind, bracket,
-                                               done, statuses, deadline)
+                                               done, statuses, deadline, margin, tolerance)
             rounds_total += rounds
             if done(bracket):
                 break
