@@ -88,7 +88,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
                        ) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
-    ``guess``: where to start; steps of guess/20, doubling, bracket p*, then
+    ``guess``: where to start; steps of guess/32, doubling, bracket p*, then
     bisection closes the bracket. ``on_probe(probe)`` is called after each solve.
     """
     start = time.monotonic()
@@ -118,7 +118,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
         return decision.verdict
 
     status = "exact"
-    step = max(1, guess // 20)
+    step = max(1, guess // 32)
     p = guess
     # bracket: walk from the guess in growing steps until the verdict flips
     while True:
