@@ -30,8 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 MAX_ITERATIONS = 80
+#: Newton systems smaller than this are factorised on one BLAS thread
+SMALL_NEWTON = 2048
 
 
 class KroneckerColumns:
@@ -101,6 +104,18 @@ def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = 1e-14,
     always a valid lambda); rel_gap is the duality gap over the objective.
     """
     D, K = columns.shape
+    # Multithreaded BLAS on small factorizations loses more to thread
+    # synchronisation than it gains, and collapses (30x measured) when the
+    # other cores are busy: one thread below SMALL_NEWTON.
+    limits = threadpool_limits(1, user_api="blas") if min(D, K) < SMALL_NEWTON else None
+    try:
+        return _min_norm_point(columns, callback, tol, max_iterations, D, K)
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _min_norm_point(columns, callback, tol, max_iterations, D, K):
     use_gram = K <= D
     Q = columns.gram() if use_gram else None
 

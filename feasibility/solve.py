@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import certify
 from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
 from .errors import InputError
 from .instances import Instance
-from .ipm import KroneckerColumns, min_norm_point
+from .ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
 from .programs import PROGRAMS, ReducedInstance, restricted_program
 from .tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
 
@@ -49,6 +50,8 @@ INFEASIBLE_STATUSES = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
 # tightest constraints of the Hebbian memory up to a memory budget: most
 # probes then need one round. At least this many per input, more per round.
 INITIAL_PER_INPUT = 24
+# cvxpy's solvers pay for every constraint in their KKT system: few at a time
+CONIC_PER_INPUT = 6
 ACTIVE_SET_BUDGET = 250_000
 ADDED_PER_INPUT = 32
 # the IPM ends a round early once its relative duality gap is below this and
@@ -250,7 +253,7 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
         if not violated.any():
             return rounds, (f"{solver} converged on its active set but the bracket "
                             f"is within solver accuracy of the margin")
-        active |= _smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+        active |= _smallest_per_row(scaled, CONIC_PER_INPUT, violated)
     return rounds, f"no verdict after {MAX_ACTIVE_SET_ROUNDS} rounds"
 
 
@@ -270,6 +273,17 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     if not np.isfinite(margin) or margin < 0:
         raise InputError(f"margin must be a finite number >= 0, got {margin}")
     solver, program = check_solver(solver, program)
+    if instance.d_in * instance.d_out < SMALL_NEWTON:
+        # small products: one BLAS thread (see ipm.SMALL_NEWTON)
+        with threadpool_limits(1, user_api="blas"):
+            return _decide(instance, margin, solver, program, tolerance, escalate, active,
+                           time_limit, bracket_rtol)
+    return _decide(instance, margin, solver, program, tolerance, escalate, active,
+                   time_limit, bracket_rtol)
+
+
+def _decide(instance, margin, solver, program, tolerance, escalate, active, time_limit,
+            bracket_rtol):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
     bracket = _Bracket()
@@ -296,7 +310,8 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         active = np.zeros_like(mask)
     active = active & mask
     if not done(bracket):
-        per_input = max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
+        per_input = (max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
+                     if solver == "ipm" else CONIC_PER_INPUT)
         active |= _smallest_per_row(certify.scaled_margins(instance, hebbian),
                                     per_input, mask)
         reduced = ReducedInstance.of(instance)
