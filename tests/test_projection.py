@@ -1,0 +1,92 @@
+"""`capacity --file F --dims ...`: principal-component projections of a user's file."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from feasibility import Instance, InputError, save
+from feasibility.cli import main
+from feasibility.projection import (Projection, first_contested_prefix, measured_gaussian_p_c,
+                                    parse_dims, surrogate)
+from feasibility.synthetic import embedding_like
+
+
+def test_input_axes_are_uncentred_and_keep_the_common_component():
+    inst = embedding_like(60, 20, seed=0)
+    projection = Projection.fit(inst)
+    mean = inst.inputs.mean(axis=0)
+    # real-looking inputs share a large common component: it leads the uncentred PCA
+    assert abs(projection.input_axes[:, 0] @ mean) / np.linalg.norm(mean) > 0.95
+    energy = [projection.kept(d)[0] for d in (1, 5, 10, 20)]
+    assert energy == sorted(energy) and energy[-1] == pytest.approx(1.0)
+
+
+def test_a_common_shift_of_the_targets_changes_nothing():
+    inst = embedding_like(25, 10, seed=1)
+    shifted = Instance(inst.inputs, inst.targets + 3.0, name="shifted")
+    a, b = Projection.fit(inst).apply(inst, 4), Projection.fit(shifted).apply(shifted, 4)
+    W = np.random.default_rng(0).standard_normal((4, 4))
+    # centred targets: the same projected facts, whatever the shift
+    assert np.allclose(a.targets, b.targets) and np.allclose(a.raw_margins(W), b.raw_margins(W))
+
+
+def test_projection_is_fitted_once_so_prefixes_stay_nested():
+    inst = embedding_like(30, 12, seed=2)
+    projected = Projection.fit(inst).apply(inst, 5)
+    prefix = projected.prefix(10)
+    assert np.array_equal(prefix.inputs, projected.inputs[:10])
+    assert projected.d_in == projected.d_out == 5
+
+
+def test_shared_answers_limit_the_output_components():
+    inst = embedding_like(30, 12, answers=3, seed=3)
+    projected = Projection.fit(inst).apply(inst, 8)
+    assert projected.d_in == 8 and projected.d_out == 2  # 3 centred answers span 2
+    assert Projection.fit(inst).kept(8)[1] == pytest.approx(1.0)
+
+
+def test_surrogate_keeps_the_answers_and_nests():
+    inst = embedding_like(20, 6, answers=3, seed=5)
+    random = surrogate(inst, 4, 2, seed=1)
+    assert np.array_equal(random.assignment, inst.assignment)
+    assert (random.d_in, random.d_out, random.m) == (4, 2, 3)
+    assert np.array_equal(surrogate(inst, 4, 2, seed=1).inputs, random.inputs)
+
+
+def test_single_answer_prefixes_are_skipped():
+    inst = Instance(np.eye(5, 4) + 0.1, np.eye(3, 4), np.array([1, 1, 1, 0, 2]))
+    assert first_contested_prefix(inst) == 4
+
+
+def test_dims_are_validated():
+    assert parse_dims([8, 4, 8]) == [4, 8]
+    with pytest.raises(InputError):
+        parse_dims([0, 4])
+
+
+def test_measured_gaussian_capacities_are_read_from_results():
+    found = measured_gaussian_p_c()
+    assert 8 in found and found[8][0] > 10 and "capacity-summary" in found[8][1]
+
+
+def test_cli_dims_writes_rows_reference_and_figure(tmp_path, capsys):
+    path = tmp_path / "facts.npz"
+    save(embedding_like(24, 10, answers=4, seed=4), path)
+    out = tmp_path / "dims.csv"
+    code = main(["capacity", "--file", str(path), "--dims", "3,8", "--shuffles", "1",
+                 "--executor", "serial", "--quiet", "--out", str(out)])
+    assert code == 0
+    rows = pd.read_csv(out)
+    assert len(rows) == 4 and set(rows["d"]) == {3, 8}
+    assert set(rows["status"]) <= {"exact", "at_least_p_max"}
+    assert set(rows["random_status"]) <= {"exact", "at_least_p_max"}
+    assert rows.loc[rows["d"] == 8, "gaussian_source"].str.contains("capacity-summary").all()
+    assert rows.loc[rows["d"] == 3, "gaussian_source"].str.contains("computed").all()
+    assert (tmp_path / "dims.png").stat().st_size > 1000
+    assert (tmp_path / "dims-gaussian.csv").exists()
+    capsys.readouterr()
+
+
+def test_cli_dims_needs_a_file(tmp_path, capsys):
+    code = main(["capacity", "--dims", "4", "--out", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--dims" in err and "--file" in err and len(err.splitlines()) == 1

@@ -1,0 +1,120 @@
+"""The fast path: every verdict it gives is certified and agrees with the active set."""
+import numpy as np
+import pytest
+
+from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, Instance, certify, decide, generate
+from feasibility import structured
+from feasibility.structured import Whitened, fast_path
+from feasibility.synthetic import embedding_like
+
+
+def assert_certified(instance, evidence):
+    if evidence.verdict == FEASIBLE:
+        assert certify.margin_lower_bound(instance, evidence.weights) > certify.MARGIN_FLOOR
+    elif evidence.verdict == INFEASIBLE:
+        assert certify.margin_upper_bound(instance, evidence.certificate) <= 1e-6
+
+
+def test_whitened_coordinates_give_the_score_matrix():
+    inst = embedding_like(30, 12, seed=1)
+    white = Whitened.of(inst)
+    B = np.random.default_rng(0).standard_normal((white.r_y, white.r_x))
+    W = white.memory(B)
+    centred = inst.targets - inst.targets.mean(axis=0)  # margins see differences only
+    S = centred @ W @ inst.inputs.T
+    assert np.allclose(S, white.u_y @ B @ white.u_x.T, atol=1e-9)
+
+
+def test_independent_inputs_and_targets_are_separated_by_the_pseudo_inverse():
+    inst = embedding_like(40, 64, seed=2)
+    evidence = fast_path(inst)
+    assert evidence.verdict == FEASIBLE and evidence.method.startswith("ridge(a=0,b=0)")
+    assert_certified(inst, evidence)
+
+
+def test_parallel_inputs_with_different_targets_are_a_pair_certificate():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((5, 6))
+    X[4] = 2.5 * X[1]
+    inst = Instance(X, rng.standard_normal((5, 6)))
+    evidence = fast_path(inst)
+    assert evidence.verdict == INFEASIBLE and evidence.method == "parallel-inputs"
+    assert sorted(evidence.certificate.rows) == [1, 4]
+    assert_certified(inst, evidence)
+
+
+def test_target_inside_the_hull_is_proved_infeasible_by_its_vertex_lp():
+    """Orthonormal inputs: the problem splits per target; y_3 = (y_0 + y_1) / 2."""
+    q, _ = np.linalg.qr(np.random.default_rng(4).standard_normal((9, 9)))
+    Y = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -0.3], [0.5, 0.5]])
+    inst = Instance(q[:4], Y)
+    evidence = fast_path(inst)
+    assert evidence.verdict == INFEASIBLE and evidence.method == "vertex-lp"
+    assert set(evidence.certificate.rows) == {3}
+    assert_certified(inst, evidence)
+
+
+def test_vertex_lp_separates_targets_in_convex_position():
+    """A hexagon of alternating radii 1 and 1.5: every target is a vertex."""
+    q, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((12, 12)))
+    angles = np.linspace(0, 2 * np.pi, 7)[:-1]
+    radii = np.array([1.0, 1.5, 1.0, 1.5, 1.0, 1.5])
+    Y = np.c_[radii * np.cos(angles), radii * np.sin(angles)]
+    inst = Instance(q[:6], Y)
+    W, cert = structured.split_by_target(inst, Whitened.of(inst))
+    assert cert is None
+    assert certify.margin_lower_bound(inst, W) > 0
+    # radii 1 and 3: the radius-1 targets fall inside the hull, and the LP says so
+    Y[:, :] = np.c_[np.tile([1.0, 3.0], 3) * np.cos(angles), np.tile([1.0, 3.0], 3) * np.sin(angles)]
+    inst = Instance(q[:6], Y)
+    W, cert = structured.split_by_target(inst, Whitened.of(inst))
+    assert W is None and certify.margin_upper_bound(inst, cert) <= 1e-6
+
+
+def test_multiclass_lp_certifies_an_xor_pattern():
+    """Two answers, inputs +-e1 for one and +-e2 for the other: no linear separation."""
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    inst = Instance(X, np.eye(2), np.array([0, 0, 1, 1]))
+    evidence = fast_path(inst)
+    assert evidence.verdict == INFEASIBLE and evidence.method == "multiclass-lp"
+    assert_certified(inst, evidence)
+
+
+def test_multiclass_lp_on_overlapping_classes_in_few_dimensions():
+    inst = embedding_like(200, 6, answers=5, seed=6, spread=3.0)
+    evidence = fast_path(inst)
+    assert evidence.verdict == INFEASIBLE
+    assert_certified(inst, evidence)
+
+
+@pytest.mark.parametrize("model,p", [("coupled", 12), ("coupled", 24), ("coupled", 30)])
+def test_fast_path_agrees_with_the_active_set(model, p):
+    inst = generate(model, 8, p, seed=0)
+    evidence = fast_path(inst)
+    assert_certified(inst, evidence)
+    if evidence.verdict != UNDETERMINED:
+        assert decide(inst).verdict == evidence.verdict
+
+
+def test_many_to_one_agrees_with_the_active_set():
+    inst = embedding_like(40, 5, answers=4, seed=7, spread=1.0)
+    evidence = fast_path(inst)
+    assert evidence.verdict != UNDETERMINED
+    assert_certified(inst, evidence)
+    assert decide(inst).verdict == evidence.verdict
+
+
+def test_decide_wrapper_returns_a_certified_decision_and_falls_back():
+    inst = embedding_like(30, 40, seed=8)
+    decision = structured.decide(inst)
+    assert decision.verdict == FEASIBLE and decision.solver == "structured"
+    assert certify.margin_lower_bound(inst, decision.weights) == pytest.approx(
+        decision.margin_lower)
+    # a margin no W reaches: the fast path cannot decide, the active set does
+    hard = structured.decide(generate("coupled", 4, 6, 0), margin=0.9)
+    assert hard.solver != "structured"
+
+
+def test_decoupled_instances_are_left_to_the_active_set():
+    inst = generate("decoupled", 6, 10, 0)
+    assert fast_path(inst).verdict in (UNDETERMINED, INFEASIBLE)
