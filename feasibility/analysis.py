@@ -60,16 +60,22 @@ def _check_family(model: str, d: int, seed: int, distribution: str):
 
 
 # -- Hebbian baseline -----------------------------------------------------------------
-def hebbian_guess(d: int) -> int:
-    """Where the Hebbian transition sits at large d: p ln p = d^2 / 8.
+def hebbian_estimate(d: float) -> float:
+    """Where the Hebbian transition sits at large d (a heuristic): p ln p = d^2 / 8.
 
     Crosstalk of W_H has variance ~2p/d^2 per margin and the worst of ~p^2
     margins sits sqrt(4 ln p) deviations out; signal 1 = sqrt(8 p ln p)/d.
-    Only the scan's starting point: the scan itself is exact.
     """
     target = d * d / 8.0
-    return max(int(optimize.brentq(lambda p: p * math.log(p) - target, 1.0 + 1e-12,
-                                   max(target, 3.0))), 2) if target > 0 else 2
+    if target <= 0:
+        return 1.0
+    return optimize.brentq(lambda p: p * math.log(p) - target, 1.0 + 1e-12,
+                           max(target, 3.0) + 3.0)
+
+
+def hebbian_guess(d: int) -> int:
+    """The scan's starting point (the scan itself is exact)."""
+    return max(int(hebbian_estimate(d)), 2)
 
 
 class _HebbianScan:

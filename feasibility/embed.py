@@ -63,7 +63,8 @@ def read_pairs(path: str | os.PathLike) -> list[tuple[str, str]]:
         raise InputError(f"{path}: empty CSV")
     header = [cell.strip().lower() for cell in rows[0]]
     if "subject" in header and "answer" in header:
-        s_col, a_col, body, first_line = header.index("subject"), header.index("answer"), rows[1:], 2
+        s_col, a_col = header.index("subject"), header.index("answer")
+        body, first_line = rows[1:], 2
     elif len(rows[0]) == 2:
         s_col, a_col, body, first_line = 0, 1, rows, 1
     else:

@@ -65,6 +65,9 @@ def fig_models(results: Path) -> Path | None:
         bx.axhline(1.0, color="grey", ls="--", lw=1, label="equal capacity")
         bx.set_xlabel("dimension d")
         bx.set_ylabel("p*(decoupled) / p*(coupled), same seed (ratio)")
+        for _, r in paired.iterrows():
+            bx.annotate(f"{int(r['seeds'])} seeds", (r["d"], r["ratio_ci_high"]),
+                        textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
         bx.set_title("Paired by seed (shared inputs and targets)")
         bx.legend(fontsize=8)
     return _save(fig, results / "capacity-models.png")
@@ -87,10 +90,10 @@ def fig_theory(results: Path) -> Path | None:
                     label=f"measured, {model} (±2 s.e.)")
     d_max = ratios["d"].max()
     if theory is not None:
-        t = theory[theory["d"] <= max(2 * d_max, 32)]
+        t = theory[theory["d"] <= max(4 * d_max, 32)]
         ax.plot(t["d"], t["p_asymptote"], "k-", label="asymptote p ln p = d²/2")
         ax.plot(t["d"], t["p_extreme_value"], "k--",
-                label="extreme-value heuristic p E[M²_{p-1}] = d²")
+                label=r"extreme-value heuristic $p\,E[M_{p-1}^2] = d^2$ (M: max of normals)")
         bx.plot(t["d"], t["ratio_extreme_value"], "k--", label="extreme-value heuristic")
     bx.axhline(0.5, color="k", lw=1, label="limit 1/2")
     grid = np.linspace(ratios["d"].min(), 4 * d_max, 200)
@@ -132,12 +135,24 @@ def fig_spectra(results: Path) -> Path | None:
         ax.fill_between(x, stats["min"], stats["max"], color=COLORS.get(memory), alpha=0.2)
     first = spectra.iloc[0]
     seeds = spectra["seed"].nunique()
+    d = int(first["d"])
+    ax.plot((np.arange(1, d + 1)) / d, quarter_circle_quantiles(d), "k:", lw=1.2,
+            label="quarter-circle law (i.i.d. Gaussian d x d matrix)")
     ax.set_xlabel("rank k / d")
     ax.set_ylabel("singular value σ_k (units: Σσ² = d)")
     ax.set_title(f"Spectra of the learnt weights (d = {first['d']}, p = {first['p']}, "
                  f"{seeds} seeds; band: min-max)", fontsize=9)
     ax.legend()
     return _save(fig, results / "spectra.png")
+
+
+def quarter_circle_quantiles(d: int) -> np.ndarray:
+    """Expected k-th largest singular value of a d x d i.i.d. Gaussian matrix
+    (scaled to mean square 1): the quantile 1 - (k - 1/2)/d of the quarter-circle
+    density sqrt(4 - s^2)/pi on [0, 2]."""
+    s = np.linspace(0.0, 2.0, 4001)
+    cdf = (s * np.sqrt(4 - s**2) / 2 + 2 * np.arcsin(s / 2)) / np.pi
+    return np.interp(1 - (np.arange(1, d + 1) - 0.5) / d, cdf, s)
 
 
 # -- claim 4: Hebbian baseline and storage mechanism -------------------------------------
@@ -162,7 +177,7 @@ def fig_hebbian(results: Path) -> Path | None:
     d = np.geomspace(summary["d"].min(), summary["d"].max(), 100)
     ax.plot(d, [analysis.asymptote_p(x) for x in d], "k-", lw=1,
             label="optimal asymptote p ln p = d²/2")
-    ax.plot(d, [analysis.hebbian_guess(x) for x in d], "k--", lw=1,
+    ax.plot(d, [analysis.hebbian_estimate(x) for x in d], "k--", lw=1,
             label="Hebbian estimate p ln p = d²/8 (heuristic)")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -203,8 +218,8 @@ def fig_mechanism(results: Path) -> Path | None:
         hi = max(g_model["max_competitor"].max(), g_model["correct"].max())
         bx.plot([lo, hi], [lo, hi], "k-", lw=1, label="correct = largest competitor")
         first = g_model.iloc[0]
-        ax.set_title(f"{model}, d = {first['d']}, p = {first['p']}: scores in units of "
-                     f"each fact's competitor s.d.", fontsize=9)
+        ax.set_title(f"{model} model, d = {first['d']}, p = {first['p']}, seed {first['seed']}",
+                     fontsize=10)
         ax.set_xlabel("(score - competitor mean) / competitor s.d. (standard units)")
         ax.set_ylabel("facts (count)")
         ax.legend(fontsize=7)
@@ -323,10 +338,10 @@ def claims_table(results: Path) -> pd.DataFrame:
     capacity = analysis.read_capacity(results)
     if not capacity.empty:
         for _, r in analysis.models_comparison(capacity).iterrows():
-            add(1, f"p*(decoupled)/p*(coupled), d={r['d']}", round(r["mean_ratio"], 4),
-                f"95% CI [{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}], {r['seeds']} "
+            add(1, f"p*(decoupled)/p*(coupled), d={int(r['d'])}", round(r["mean_ratio"], 4),
+                f"95% CI [{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}], {int(r['seeds'])} "
                 f"seeds, p_c {r['p_c_coupled']:g} vs {r['p_c_decoupled']:g}, decoupled lower "
-                f"on {r['seeds_decoupled_lower']}, equal on {r['seeds_equal']}")
+                f"on {int(r['seeds_decoupled_lower'])}, equal on {int(r['seeds_equal'])}")
         ratios = analysis.ratio_table(capacity)
         for _, r in ratios.iterrows():
             add(2, f"p_c ln p_c / d^2, {r['model']}, d={r['d']}", round(r["ratio"], 4),
@@ -340,10 +355,10 @@ def claims_table(results: Path) -> pd.DataFrame:
     spectra = _read(results / "spectra.csv")
     if spectra is not None:
         for _, r in analysis.spectra_agreement(spectra).iterrows():
-            add(3, f"mean |sigma_k - sigma'_k|, d={r['d']}, p={r['p']}",
+            add(3, f"mean |sigma_k - sigma'_k|, d={int(r['d'])}, p={int(r['p'])}",
                 round(r["coupled_vs_decoupled"], 4),
                 f"coupled vs decoupled (same seed); seed vs seed {r['seed_vs_seed']:.4f}; "
-                f"optimal vs Hebbian {r['optimal_vs_hebbian']:.4f}; {r['seeds']} seeds")
+                f"optimal vs Hebbian {r['optimal_vs_hebbian']:.4f}; {int(r['seeds'])} seeds")
     hebbian = _read(results / "hebbian.csv")
     if hebbian is not None:
         summary = analysis.hebbian_summary(hebbian)

@@ -177,16 +177,24 @@ def train(instance: Instance, h: int, rounds: int = TRAIN_ROUNDS, solver=None,
                               "the full-rank relaxation is undetermined",
                               time.monotonic() - start)
     W0 = full.weights if init is None else init
+    W = full.weights
     if h >= min(instance.d_in, instance.d_out):
-        kappa = certify.margin_lower_bound(instance, full.weights)
+        # factor the separating one-layer W exactly through width h
+        if h >= instance.d_in:
+            A = np.eye(h, instance.d_in)
+            B = W @ A.T
+        else:
+            B = np.eye(instance.d_out, h)
+            A = B.T @ W
+        kappa = certify.margin_lower_bound(instance, B @ A)
         return TwoLayerResult(FEASIBLE, h, kappa, FEASIBLE, 0, 0.0,
-                              "h >= rank of any W: B A can be the separating one-layer W",
-                              time.monotonic() - start)
+                              "h >= rank of any W: B A is the separating one-layer W",
+                              time.monotonic() - start, B, A)
     U, s, Vt = np.linalg.svd(W0, full_matrices=False)
     root = np.sqrt(s[:h])
     B, A = U[:, :h] * root, root[:, None] * Vt[:h]
     best_kappa = certify.margin_lower_bound(instance, B @ A)
-    loss = hinge_loss(instance, B @ A / max(np.linalg.norm(B @ A), 1e-300) * 1.0)
+    loss = hinge_loss(instance, B @ A)
     done_rounds = 0
     previous = math.inf
     for done_rounds in range(1, rounds + 1):

@@ -65,7 +65,8 @@ def test_vertex_lp_separates_targets_in_convex_position():
     assert cert is None
     assert certify.margin_lower_bound(inst, W) > 0
     # radii 1 and 3: the radius-1 targets fall inside the hull, and the LP says so
-    Y[:, :] = np.c_[np.tile([1.0, 3.0], 3) * np.cos(angles), np.tile([1.0, 3.0], 3) * np.sin(angles)]
+    radii = np.tile([1.0, 3.0], 3)
+    Y = np.c_[radii * np.cos(angles), radii * np.sin(angles)]
     inst = Instance(q[:6], Y)
     W, cert = structured.split_by_target(inst, Whitened.of(inst))
     assert W is None and certify.margin_upper_bound(inst, cert) <= 1e-6
@@ -105,7 +106,8 @@ def test_many_to_one_agrees_with_the_active_set():
 
 
 def test_decide_wrapper_returns_a_certified_decision_and_falls_back():
-    inst = embedding_like(30, 40, seed=8)
+    inst = embedding_like(60, 80, seed=8)
+    assert structured.worth_trying(inst) and not structured.worth_trying(generate("coupled", 8, 20, 0))
     decision = structured.decide(inst)
     assert decision.verdict == FEASIBLE and decision.solver == "structured"
     assert certify.margin_lower_bound(inst, decision.weights) == pytest.approx(
