@@ -110,7 +110,11 @@ def file_order(n: int, shuffle: int) -> np.ndarray:
 def run_file_task(task: FileTask, solver: str | None = None) -> dict:
     instance = load(task.path)
     ordered = instance.permuted(file_order(instance.n, task.shuffle))
-    result = capacity_bisection(ordered, guess=instance.n, solver=solver)
+    # shorter prefixes share one answer: nothing to separate, trivially stored
+    from .projection import first_contested_prefix
+
+    result = capacity_bisection(ordered, guess=instance.n,
+                                p_min=first_contested_prefix(ordered), solver=solver)
     return {"file": Path(task.path).name, "n_facts": instance.n, "shuffle": task.shuffle,
             **result.row(), "solver": solver or "default"}
 

@@ -137,8 +137,7 @@ def cmd_generate(args) -> int:
 
 def cmd_check(args) -> int:
     from .instances import load
-    from .solve import check_solver
-    from .structured import decide  # fast certified path first, then solve.decide
+    from .solve import check_solver, decide
     from .tolerances import INFEASIBILITY_TOLERANCE
 
     instance = load(args.path)

@@ -305,6 +305,19 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         bracket.offer_certificate(instance, zero_cert, "exact")
     hebbian = hebbian_memory(instance)
     bracket.offer_weights(instance, hebbian, "hebbian")
+    if not done(bracket) and bracket_rtol is None:
+        # closed-form memories and separable structure of real files first
+        # (feasibility/structured.py); it steps aside where it does not pay
+        from . import structured
+
+        if structured.worth_trying(instance):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            evidence = structured.fast_path(instance, margin, tolerance, left)
+            tried.append(f"structured/{evidence.method or 'none'}")
+            if evidence.weights is not None:
+                bracket.offer_weights(instance, evidence.weights, "structured")
+            if evidence.certificate is not None:
+                bracket.offer_certificate(instance, evidence.certificate, "structured")
 
     if active is None or active.shape != mask.shape:
         active = np.zeros_like(mask)

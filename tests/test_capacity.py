@@ -36,3 +36,19 @@ def test_capacity_guess_sits_between_the_asymptote_and_twice_it():
     for d in (8, 16, 24, 64, 256):
         p = capacity_guess(d)
         assert d * d / 2 <= p * np.log(p) <= 2 * d * d
+
+
+def test_file_capacity_starts_where_two_answers_compete(tmp_path):
+    """The first facts share one answer: those prefixes are no instance at all."""
+    from feasibility import Instance
+    from feasibility.batch import FileTask, run_file_task
+    from feasibility.instances import save
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((14, 3))
+    X[12] = X[1]  # fact 12 repeats fact 1's input with another answer
+    assignment = np.array([0, 0, 0, 1, 2, 1, 0, 2, 1, 1, 0, 2, 2, 1])
+    save(Instance(X, rng.standard_normal((3, 3)), assignment), tmp_path / "f.npz")
+    row = run_file_task(FileTask(str(tmp_path / "f.npz"), 0))
+    assert row["status"] == "exact" and row["p_infeasible"] <= 13
+    assert row["p_star"] == row["p_infeasible"] - 1 >= 3
