@@ -11,6 +11,7 @@ in the same run. Benchmarks are never tests: nothing here asserts a timing.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -47,8 +48,12 @@ def _project(model, d, p, seed):
     from feasibility import decide, generate
 
     decision = decide(generate(model, d, p, seed))
-    return f"{decision.verdict} (certified, kappa* in [{decision.margin_lower:.2e}, " \
-           f"{decision.margin_upper:.2e}])"
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.2e}"
+
+    return (f"{decision.verdict} (certified, kappa* in [{fmt(decision.margin_lower)}, "
+            f"{fmt(decision.margin_upper)}], by {decision.solver})")
 
 
 def _bisection(model, d, seed):
@@ -72,16 +77,41 @@ def _child(queue, job, args):
     queue.put((seconds, peak_mib, outcome))
 
 
-def measure(job, args, repeats):
-    """Median seconds and peak MiB over `repeats` fresh processes."""
-    ctx = mp.get_context("spawn")
+CACHE = ROOT / "build" / "bench-measurements.jsonl"
+RESUME = False
+
+
+def _cached(job, args):
+    if not (RESUME and CACHE.exists()):
+        return []
     runs = []
-    for _ in range(repeats):
+    for line in CACHE.read_text().splitlines():
+        record = json.loads(line)
+        if record["job"] == job and tuple(record["args"]) == tuple(args):
+            runs.append(tuple(record["run"]))
+    return runs
+
+
+def measure(job, args, repeats):
+    """Median seconds and peak MiB over `repeats` fresh processes.
+
+    Every run is also appended to build/bench-measurements.jsonl; with --resume
+    runs recorded there (by an interrupted bench) are reused, not repeated.
+    """
+    ctx = mp.get_context("spawn")
+    runs = _cached(job, args)[:repeats]
+    for _ in range(repeats - len(runs)):
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=(queue, job, args))
         proc.start()
-        result = queue.get()
         proc.join()
+        if queue.empty():
+            raise SystemExit(f"bench: {job}{args} failed in its child process")
+        result = queue.get()
+        CACHE.parent.mkdir(exist_ok=True)
+        with open(CACHE, "a") as handle:
+            handle.write(json.dumps({"job": job, "args": list(args), "run": list(result),
+                                     "when": datetime.now(timezone.utc).isoformat()}) + "\n")
         runs.append(result)
         print(f"  {job}{args}: {result[0]:.2f}s {result[1]:.0f} MiB  {result[2]}",
               file=sys.stderr, flush=True)
@@ -118,10 +148,15 @@ def main(argv=None):
     parser.add_argument("--bisection-dims", default="64",
                         help="comma-separated d for whole per-seed bisections")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse runs recorded in build/bench-measurements.jsonl")
     args = parser.parse_args(argv)
+    global RESUME
+    RESUME = args.resume
 
     head_to_head = [(16, 62), (24, 120)] if not args.quick else [(12, 40)]
-    scaling = [(16, 62), (24, 120), (32, 190), (48, 320), (64, 430)] if not args.quick \
+    # p near the measured p_c (results/capacity-large-summary.csv)
+    scaling = [(16, 62), (24, 120), (32, 185), (48, 355), (64, 565)] if not args.quick \
         else [(12, 40), (16, 62)]
     bisections = [int(d) for d in args.bisection_dims.split(",") if d] if not args.quick \
         else [16]
