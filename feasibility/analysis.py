@@ -294,19 +294,8 @@ def hebbian_kappa(instance: Instance) -> float:
     return -math.inf if value is None else value
 
 
-@dataclass(frozen=True)
-class HebbianTask:
-    model: str
-    d: int
-    seed: int
-    distribution: str = "gaussian"
-
-    @property
-    def key(self) -> tuple:
-        return (self.model, str(self.d), str(self.seed), self.distribution)
-
-
-def run_hebbian_task(task: HebbianTask, solver=None) -> dict:
+def run_hebbian_task(task, solver=None) -> dict:
+    """One row of the Hebbian grid; `task` is a batch.CapacityTask."""
     return hebbian_capacity(task.model, task.d, task.seed, task.distribution).row()
 
 
@@ -316,7 +305,6 @@ def run_hebbian_grid(models, dims, seeds: int, out, seed0: int = 0,
     from . import batch
 
     tasks = batch.capacity_tasks(models, dims, seeds, seed0, distribution)
-    tasks = [HebbianTask(t.model, t.d, t.seed, t.distribution) for t in tasks]
     return batch.run_tasks(tasks, out, HEBBIAN_COLUMNS, ["model", "d", "seed", "distribution"],
                            run_hebbian_task, jobs=jobs, quiet=quiet,
                            label=lambda r: f"hebbian {r['model']} d={r['d']} seed={r['seed']} "

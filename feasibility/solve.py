@@ -144,7 +144,7 @@ def hebbian_memory(instance: Instance) -> np.ndarray:
     return instance.own_targets().T @ instance.inputs
 
 
-def _smallest_per_row(values: np.ndarray, count: int, eligible: np.ndarray) -> np.ndarray:
+def smallest_per_row(values: np.ndarray, count: int, eligible: np.ndarray) -> np.ndarray:
     """Boolean mask of up to `count` smallest eligible entries in each row."""
     masked = np.where(eligible, values, np.inf)
     count = min(count, values.shape[1])
@@ -181,7 +181,7 @@ def _restricted_ipm(instance, reduced, active, bracket, done, margin, tolerance)
             norm2 = float(np.sum(W_reduced**2))
             violated = (scaled < norm2 * (1 - CUT_GAP)) & mask & ~active
             if violated.any():
-                found["new"] = _smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+                found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
                 return "cut"
         found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
         return None
@@ -192,7 +192,7 @@ def _restricted_ipm(instance, reduced, active, bracket, done, margin, tolerance)
         scaled, norm2 = found["scaled"], found["norm2"]
         violated = (scaled < norm2 * (1 - 1e-6)) & mask & ~active
         if violated.any():
-            found["new"] = _smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+            found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
     return result, found.get("new")
 
 
@@ -253,7 +253,7 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
         if not violated.any():
             return rounds, (f"{solver} converged on its active set but the bracket "
                             f"is within solver accuracy of the margin")
-        active |= _smallest_per_row(scaled, CONIC_PER_INPUT, violated)
+        active |= smallest_per_row(scaled, CONIC_PER_INPUT, violated)
     return rounds, f"no verdict after {MAX_ACTIVE_SET_ROUNDS} rounds"
 
 
@@ -304,7 +304,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     if zero_cert is not None:
         bracket.offer_certificate(instance, zero_cert, "exact")
     hebbian = hebbian_memory(instance)
-    bracket.offer_weights(instance, hebbian, "hebbian")
+    hebbian_margins = certify.scaled_margins(instance, hebbian)
+    bracket.offer_weights(instance, hebbian, "hebbian", hebbian_margins)
     if not done(bracket) and bracket_rtol is None:
         # closed-form memories and separable structure of real files first
         # (feasibility/structured.py); it steps aside where it does not pay
@@ -325,8 +326,7 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     if not done(bracket):
         per_input = (max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
                      if solver == "ipm" else CONIC_PER_INPUT)
-        active |= _smallest_per_row(certify.scaled_margins(instance, hebbian),
-                                    per_input, mask)
+        active |= smallest_per_row(hebbian_margins, per_input, mask)
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
         if escalate:

@@ -502,6 +502,8 @@ def _multiclass_rows(u_x, assignment, rows, slots, m):
 def multiclass_lp(instance: Instance, white: Whitened, A_start: np.ndarray, deadline=None):
     """Step 4's LP on an active set: max tau s.t. (A_t(i) - A_j) u_i / nu >= tau,
     |A|_inf <= 1, tau <= 1. Returns (W, certificate), either may be None."""
+    from .solve import smallest_per_row
+
     m, r, n = instance.m, white.r_x, instance.n
     u_x, assignment = white.u_x, instance.assignment
     mask = instance.slot_mask()
@@ -509,15 +511,7 @@ def multiclass_lp(instance: Instance, white: Whitened, A_start: np.ndarray, dead
     def margins(A):
         return np.where(mask, (A @ u_x.T)[assignment, np.arange(n)][:, None] - (u_x @ A.T), np.inf)
 
-    def smallest(values, count, eligible):
-        masked = np.where(eligible, values, np.inf)
-        count = min(count, values.shape[1])
-        idx = np.argpartition(masked, count - 1, axis=1)[:, :count]
-        picked = np.zeros_like(eligible)
-        np.put_along_axis(picked, idx, True, axis=1)
-        return picked & eligible
-
-    active = smallest(margins(A_start), LP_INITIAL_PER_INPUT, mask)
+    active = smallest_per_row(margins(A_start), LP_INITIAL_PER_INPUT, mask)
     for _ in range(LP_MAX_ROUNDS):
         if deadline is not None and time.monotonic() > deadline:
             return None, None
@@ -551,7 +545,7 @@ def multiclass_lp(instance: Instance, white: Whitened, A_start: np.ndarray, dead
         violated = (current <= 0) & mask & ~active
         if not violated.any():
             return white.memory(white.u_y.T @ A), None
-        active |= smallest(current, LP_ADDED_PER_INPUT, violated)
+        active |= smallest_per_row(current, LP_ADDED_PER_INPUT, violated)
     return None, None
 
 

@@ -19,10 +19,7 @@ alternation fails and the relaxation is feasible the verdict is
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -36,6 +33,7 @@ from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED
 from .errors import InputError
 from .instances import MODELS, Instance, generate
 from .tolerances import MARGIN_FLOOR
+from .audit import solver_output_to_stderr
 
 #: alternating rounds (one B step and one A step each) before giving up
 TRAIN_ROUNDS = 12
@@ -76,24 +74,6 @@ def decide_frozen(instance: Instance, A: np.ndarray, **kwargs):
 
 
 # -- trained A and B: alternating convex solves ------------------------------------------
-@contextlib.contextmanager
-def _banner_to_stderr():
-    """HiGHS prints a banner on file descriptor 1: send it to stderr so that
-    stdout carries only the command's report."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _hinge_step(instance: Instance, left: np.ndarray | None, right: np.ndarray | None,
                 shape: tuple[int, int]):
     """Minimise sum_k max(0, 1 - <a_k/||a_k||, L M R>) over M (an LP).
@@ -119,7 +99,7 @@ def _hinge_step(instance: Instance, left: np.ndarray | None, right: np.ndarray |
     slack = cp.Variable(K, nonneg=True)
     problem = cp.Problem(cp.Minimize(cp.sum(slack)),
                          [Z == inputs @ M.T, G @ cp.vec(Z, order="F") + slack >= 1])
-    with warnings.catch_warnings(), _banner_to_stderr():
+    with warnings.catch_warnings(), solver_output_to_stderr():
         warnings.simplefilter("ignore")
         for solver, options in ((cp.HIGHS, {"highs_options": {"output_flag": False,
                                                                "log_to_console": False}}),
