@@ -100,13 +100,18 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
     # slot labels survive prefixes only when targets are not relabelled
     stable = full.decoupled or np.array_equal(full.assignment, np.arange(full.n))
     active = None
+    # the structured fast path finds W only well inside the feasible phase; once it
+    # failed at some p it is not tried again at larger p (saves ~10 s a probe at d = 64)
+    fast_path_failed_at = math.inf
 
     def probe(p: int) -> str:
-        nonlocal active
+        nonlocal active, fast_path_failed_at
         instance = full.prefix(p)
         decision = decide(instance, margin, solver,
                           active=_transfer(active, instance) if reuse_active_set and stable
-                          else None, **decide_kwargs)
+                          else None, fast_path=p < fast_path_failed_at, **decide_kwargs)
+        if "structured/none" in decision.solvers_tried:
+            fast_path_failed_at = min(fast_path_failed_at, p)
         if decision.weights is not None or decision.certificate is not None:
             active = _grow(active, instance, decision)
         record = Probe(p, decision.verdict, decision.margin_lower, decision.margin_upper,

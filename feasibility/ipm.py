@@ -35,6 +35,14 @@ from threadpoolctl import threadpool_limits
 MAX_ITERATIONS = 80
 #: Newton systems smaller than this are factorised on one BLAS thread
 SMALL_NEWTON = 2048
+#: starting slacks s = q - nu are at least this fraction of max |q|: on the
+#: scale of the problem, where a unit slack cost 2-3 iterations to shed
+START_SLACK = 0.1
+#: fraction of the step to the boundary
+STEP_FRACTION = 0.99
+#: Gondzio centrality correctors per iteration (each one back-substitution);
+#: 2 took 16% fewer iterations than none on near-critical d = 32, 48 probes
+CORRECTORS = 2
 
 
 class KroneckerColumns:
@@ -43,12 +51,13 @@ class KroneckerColumns:
     def __init__(self, g: np.ndarray, x: np.ndarray, owner: np.ndarray):
         self.g, self.x, self.owner = g, x, np.asarray(owner)
         K, p = len(g), len(x)
-        # sum over the constraints of each input as one sparse product
-        self.group = sp.csr_matrix((np.ones(K), (self.owner, np.arange(K))), shape=(p, K))
+        # the columns grouped by input (stable, so a sorted owner stays as is):
+        # sums over each input's constraints are then one sparse product, and
+        # per-input products are contiguous slices
         self.order = np.argsort(self.owner, kind="stable")
-        owners = self.owner[self.order]
-        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        self.blocks = list(zip(owners[starts], starts, np.r_[starts[1:], K]))
+        self.indptr = np.r_[0, np.cumsum(np.bincount(self.owner, minlength=p))]
+        self.blocks = [(i, self.indptr[i], self.indptr[i + 1]) for i in range(p)
+                       if self.indptr[i + 1] > self.indptr[i]]
         self.g_sorted = g[self.order]
 
     @property
@@ -57,33 +66,56 @@ class KroneckerColumns:
 
     def apply(self, lam: np.ndarray) -> np.ndarray:
         """A lam as an r_out x r_in matrix: sum_k lam_k g_k x_i(k)^T."""
-        V = self.group @ (lam[:, None] * self.g)
-        return V.T @ self.x
+        weights = sp.csr_matrix((lam[self.order], self.order, self.indptr),
+                                shape=(len(self.x), len(lam)))
+        return (weights @ self.g).T @ self.x
 
     def apply_transpose(self, W: np.ndarray) -> np.ndarray:
         """A^T w: <a_k, W> = g_k^T W x_i(k) for every column."""
         Z = self.x @ W.T  # p_used x r_out, z_i = W x_i
-        return np.einsum("kr,kr->k", self.g, Z[self.owner])
+        grouped = np.empty(len(self.g))
+        for i, start, stop in self.blocks:
+            grouped[start:stop] = self.g_sorted[start:stop] @ Z[i]
+        out = np.empty_like(grouped)
+        out[self.order] = grouped
+        return out
 
     def gram(self) -> np.ndarray:
         xx = self.x @ self.x.T
         return (self.g @ self.g.T) * xx[np.ix_(self.owner, self.owner)]
 
     def weighted_outer(self, c: np.ndarray) -> np.ndarray:
-        """I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure."""
+        """I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure.
+
+        Entry [(a, b), (c, e)] is sum_i B_i[a, c] x_i[b] x_i[e]; both factors are
+        symmetric, so one GEMM over their packed upper triangles (a quarter of
+        the flops of the full p r^4 product) and one gather build it.
+        """
         r_out, r_in = self.g.shape[1], self.x.shape[1]
         p = self.x.shape[0]
         B = np.zeros((p, r_out, r_out))
         scaled = self.g_sorted * c[self.order, None]
         for i, start, stop in self.blocks:
             B[i] = self.g_sorted[start:stop].T @ scaled[start:stop]
-        if not hasattr(self, "_outer_x"):
-            self._outer_x = np.einsum("ib,ie->ibe", self.x, self.x).reshape(p, r_in * r_in)
-        T = B.reshape(p, r_out * r_out).T @ self._outer_x     # [(a,c), (b,e)]
-        H = T.reshape(r_out, r_out, r_in, r_in).transpose(0, 2, 1, 3)
+        upper_out, index_out = _packing(r_out)
+        if not hasattr(self, "_packed_outer_x"):
+            upper_in, _ = _packing(r_in)
+            self._packed_outer_x = self.x[:, upper_in[0]] * self.x[:, upper_in[1]]
+        T = B[:, upper_out[0], upper_out[1]].T @ self._packed_outer_x
+        _, index_in = _packing(r_in)
+        H = T[index_out[:, None, :, None], index_in[None, :, None, :]]
         H = H.reshape(r_out * r_in, r_out * r_in)
         H[np.diag_indices_from(H)] += 1.0
         return H
+
+
+def _packing(r: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """Upper-triangle (row, col) indices of an r x r matrix and the r x r map
+    from (row, col) to the packed position of (min, max)."""
+    upper = np.triu_indices(r)
+    index = np.empty((r, r), dtype=np.intp)
+    index[upper] = index[upper[1], upper[0]] = np.arange(len(upper[0]))
+    return upper, index
 
 
 @dataclass
@@ -124,7 +156,7 @@ def _min_norm_point(columns, callback, tol, max_iterations, D, K):
 
     lam = np.full(K, 1.0 / K)
     q = Qmul(lam)
-    nu = q.min() - 1.0
+    nu = q.min() - START_SLACK * max(np.abs(q).max(), 1e-300)
     s = q - nu
     ones = np.ones(K)
     status, gap, it = "max_iterations", np.inf, 0
@@ -155,8 +187,10 @@ def _min_norm_point(columns, callback, tol, max_iterations, D, K):
                     return la.cho_solve(factor, b, check_finite=False)
             else:
                 c = 1.0 / dg
-                H = columns.weighted_outer(c)
-                factor = la.cho_factor(H, lower=True, check_finite=False)
+                # H is symmetric: its transpose is the same matrix in Fortran
+                # order, which LAPACK factorises in place (no 8 D^2-byte copy)
+                H = columns.weighted_outer(c).T
+                factor = la.cho_factor(H, lower=True, overwrite_a=True, check_finite=False)
                 shape = (columns.g.shape[1], columns.x.shape[1])
 
                 def solve(b):
@@ -180,8 +214,23 @@ def _min_norm_point(columns, callback, tol, max_iterations, D, K):
         alpha = _step(lam, dlam, s, ds, 1.0)
         mu_aff = (lam + alpha * dlam) @ (s + alpha * ds) / K
         sigma = (mu_aff / mu) ** 3
-        dlam, dnu, ds = direction(-lam * s - dlam * ds + sigma * mu)
-        alpha = _step(lam, dlam, s, ds, 0.99)
+        rc = -lam * s - dlam * ds + sigma * mu
+        dlam, dnu, ds = direction(rc)
+        alpha = _step(lam, dlam, s, ds, 1.0)
+        for _ in range(CORRECTORS):
+            # Gondzio: push the trial point's outlying complementarity products
+            # back into [0.1, 10] sigma mu; one back-substitution each
+            trial = min(1.0, 1.5 * alpha + 0.1)
+            products = (lam + trial * dlam) * (s + trial * ds)
+            target = sigma * mu
+            push = np.clip(products, 0.1 * target, 10 * target) - products
+            push = np.maximum(push, -10 * target)
+            candidate = direction(rc + push)
+            alpha_c = _step(lam, candidate[0], s, candidate[2], 1.0)
+            if alpha_c < alpha + 0.1 * (trial - alpha):
+                break
+            (dlam, dnu, ds), alpha, rc = candidate, alpha_c, rc + push
+        alpha = min(1.0, STEP_FRACTION * alpha)
         lam = lam + alpha * dlam
         nu = nu + alpha * dnu
         s = s + alpha * ds

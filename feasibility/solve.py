@@ -260,7 +260,8 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
 def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
            program: str | None = None, tolerance: float = INFEASIBILITY_TOLERANCE,
            escalate: bool = True, active: np.ndarray | None = None,
-           time_limit: float | None = None, bracket_rtol: float | None = None) -> Decision:
+           time_limit: float | None = None, bracket_rtol: float | None = None,
+           fast_path: bool = True) -> Decision:
     """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
 
     Returns a Decision whose verdict is certified (see certify.classify); the
@@ -269,6 +270,8 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     ``active``: optional n x n_slots boolean mask of constraints to start from.
     ``bracket_rtol``: keep going after the verdict until the bracket on kappa*
     is that tight, lower >= (1 - rtol) upper (the max-margin; SOCP only).
+    ``fast_path``: False skips feasibility.structured (a caller that saw it fail
+    on a smaller prefix of the same facts need not pay for it again).
     """
     if not np.isfinite(margin) or margin < 0:
         raise InputError(f"margin must be a finite number >= 0, got {margin}")
@@ -277,13 +280,13 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         # small products: one BLAS thread (see ipm.SMALL_NEWTON)
         with threadpool_limits(1, user_api="blas"):
             return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                           time_limit, bracket_rtol)
+                           time_limit, bracket_rtol, fast_path)
     return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                   time_limit, bracket_rtol)
+                   time_limit, bracket_rtol, fast_path)
 
 
 def _decide(instance, margin, solver, program, tolerance, escalate, active, time_limit,
-            bracket_rtol):
+            bracket_rtol, fast_path):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
     bracket = _Bracket()
@@ -306,7 +309,7 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     hebbian = hebbian_memory(instance)
     hebbian_margins = certify.scaled_margins(instance, hebbian)
     bracket.offer_weights(instance, hebbian, "hebbian", hebbian_margins)
-    if not done(bracket) and bracket_rtol is None:
+    if not done(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
         # (feasibility/structured.py); it steps aside where it does not pay
         from . import structured
