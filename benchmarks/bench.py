@@ -145,7 +145,7 @@ def main(argv=None):
                         help="repeats of the dense baseline at d <= 16 (once above: "
                              "minutes per solve at d = 24)")
     parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
-    parser.add_argument("--bisection-dims", default="64",
+    parser.add_argument("--bisection-dims", default="64,96",
                         help="comma-separated d for whole per-seed bisections")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--resume", action="store_true",
