@@ -71,7 +71,7 @@ def capacity_guess(d: int) -> int:
     return max(int(round(p)), 2)
 
 
-def _transfer(active: np.ndarray | None, instance: Instance) -> np.ndarray | None:
+def transfer_active_set(active: np.ndarray | None, instance: Instance) -> np.ndarray | None:
     """Carry an active-set mask to another prefix: slot labels are stable."""
     if active is None:
         return None
@@ -80,6 +80,48 @@ def _transfer(active: np.ndarray | None, instance: Instance) -> np.ndarray | Non
     rows, cols = min(shape[0], active.shape[0]), min(shape[1], active.shape[1])
     out[:rows, :cols] = active[:rows, :cols]
     return out
+
+
+def bracket_search(probe, p_min: int, p_max: int, guess: int, step: int
+                   ) -> tuple[int, int | None, str]:
+    """Largest p in [p_min, p_max] with probe(p) == FEASIBLE, for a monotone probe.
+
+    Walks from the guess in doubling steps (the first one `step`) until the
+    verdict flips, then bisects the closed bracket. Returns (lower, upper,
+    status): lower is the largest p certified feasible (p_min - 1 if none),
+    upper the smallest certified infeasible (None if none); status is 'exact',
+    'at_least_p_max' (p_max feasible) or 'undetermined' (a probe was, and the
+    search stopped there: it never counts as infeasible).
+    """
+    lower, upper = p_min - 1, None
+    p = min(max(guess, p_min), p_max)
+    while True:
+        verdict = probe(p)
+        if verdict == FEASIBLE:
+            lower = p
+            if p == p_max:
+                return lower, upper, "at_least_p_max"
+            if upper is not None:
+                break
+            p = min(p + step, p_max)
+        elif verdict == INFEASIBLE:
+            upper = p
+            if p == p_min or lower >= p_min:
+                break
+            p = max(p - step, p_min)
+        else:
+            return lower, upper, "undetermined"
+        step *= 2
+    while upper - lower > 1:
+        p = (lower + upper) // 2
+        verdict = probe(p)
+        if verdict == FEASIBLE:
+            lower = p
+        elif verdict == INFEASIBLE:
+            upper = p
+        else:
+            return lower, upper, "undetermined"
+    return lower, upper, "exact"
 
 
 def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
@@ -94,7 +136,6 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
     start = time.monotonic()
     p_max = full.n
     guess = min(max(guess or p_max, p_min), p_max)
-    lower, upper = p_min - 1, None        # p_min - 1: no facts decided yet
     kappa: dict[int, float | None] = {}
     probes: list[Probe] = []
     # slot labels survive prefixes only when targets are not relabelled
@@ -108,7 +149,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
         nonlocal active, fast_path_failed_at
         instance = full.prefix(p)
         decision = decide(instance, margin, solver,
-                          active=_transfer(active, instance) if reuse_active_set and stable
+                          active=transfer_active_set(active, instance) if reuse_active_set and stable
                           else None, fast_path=p < fast_path_failed_at, **decide_kwargs)
         if "structured/none" in decision.solvers_tried:
             fast_path_failed_at = min(fast_path_failed_at, p)
@@ -122,39 +163,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
             on_probe(record)
         return decision.verdict
 
-    status = "exact"
-    step = max(1, guess // 32)
-    p = guess
-    # bracket: walk from the guess in growing steps until the verdict flips
-    while True:
-        verdict = probe(p)
-        if verdict == FEASIBLE:
-            lower = p
-            if p == p_max:
-                status = "at_least_p_max"
-                break
-            if upper is not None:
-                break
-            p = min(p + step, p_max)
-        elif verdict == INFEASIBLE:
-            upper = p
-            if p == p_min or lower >= p_min:
-                break
-            p = max(p - step, p_min)
-        else:
-            status = "undetermined"
-            break
-        step *= 2
-    # bisection on the closed bracket
-    while status == "exact" and upper is not None and upper - lower > 1:
-        p = (lower + upper) // 2
-        verdict = probe(p)
-        if verdict == FEASIBLE:
-            lower = p
-        elif verdict == INFEASIBLE:
-            upper = p
-        else:
-            status = "undetermined"
+    lower, upper, status = bracket_search(probe, p_min, p_max, guess, max(1, guess // 32))
     p_star = lower if status == "exact" else None
     if status == "at_least_p_max":
         p_star = None
@@ -164,7 +173,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
 
 def _grow(active, instance, decision):
     """Remember the constraints a probe found binding (its certificate's support)."""
-    mask = _transfer(active, instance) if active is not None else np.zeros(
+    mask = transfer_active_set(active, instance) if active is not None else np.zeros(
         (instance.n, instance.n_slots), dtype=bool)
     if decision.certificate is not None:
         mask[decision.certificate.rows, decision.certificate.slots] = True

@@ -381,49 +381,6 @@ def decide_tam(instance: Instance, criterion: Criterion | str = "tam:1",
 
 
 # -- capacity ---------------------------------------------------------------------------
-def bracket_search(probe, p_min: int, p_max: int, guess: int):
-    """Largest p in [p_min, p_max] with probe(p) == FEASIBLE, for a monotone probe:
-    walk from the guess in doubling steps until the verdict flips, then bisect.
-    Returns (p_feasible, p_infeasible, status, probes); an undetermined probe stops
-    the search ('undetermined'), never counts as infeasible."""
-    lower, upper = p_min - 1, None
-    probes = 0
-    step = max(1, guess // 8)
-    p = min(max(guess, p_min), p_max)
-    status = "exact"
-    while True:
-        verdict = probe(p)
-        probes += 1
-        if verdict == FEASIBLE:
-            lower = p
-            if p == p_max:
-                return lower, None, "at_least_p_max", probes
-            if upper is not None:
-                break
-            p = min(p + step, p_max)
-        elif verdict == INFEASIBLE:
-            upper = p
-            if p == p_min or lower >= p_min:
-                break
-            p = max(p - step, p_min)
-        else:
-            return lower, upper, "undetermined", probes
-        step *= 2
-    while upper - lower > 1:
-        p = (lower + upper) // 2
-        verdict = probe(p)
-        probes += 1
-        if verdict == FEASIBLE:
-            lower = p
-        elif verdict == INFEASIBLE:
-            upper = p
-        else:
-            return lower, upper, "undetermined", probes
-    if lower < p_min:
-        status = "below_p_min"
-    return lower, upper, status, probes
-
-
 TOPK_COLUMNS = ["model", "d", "seed", "criterion", "nested", "p_min", "p_max", "p_star",
                 "p_feasible", "p_infeasible", "status", "probes", "seconds"]
 
@@ -431,7 +388,7 @@ TOPK_COLUMNS = ["model", "d", "seed", "criterion", "nested", "p_min", "p_max", "
 def tam_capacity(model: str, d: int, seed: int, criterion: Criterion | str,
                  distribution: str = "gaussian", p_max: int | None = None) -> dict:
     """Largest prefix p meeting the criterion (exact for top1 and tam:K, p > K)."""
-    from .capacity import capacity_guess
+    from .capacity import bracket_search, capacity_guess, transfer_active_set
 
     if isinstance(criterion, str):
         criterion = parse_criterion(criterion)
@@ -445,27 +402,25 @@ def tam_capacity(model: str, d: int, seed: int, criterion: Criterion | str,
         raise InputError(f"p_max = {p_max} leaves no room above K = {criterion.k}")
 
     remembered = {"mask": None}   # active pairs carry over: slot labels are stable
+    probes = []
 
     def probe(p):
+        probes.append(p)
         instance = full.prefix(p)
-        shape = (instance.n, instance.n_slots)
-        start_mask = None
-        if remembered["mask"] is not None:
-            old = remembered["mask"]
-            start_mask = np.zeros(shape, dtype=bool)
-            r, c = min(shape[0], old.shape[0]), min(shape[1], old.shape[1])
-            start_mask[:r, :c] = old[:r, :c]
-        decision = decide_tam(instance, criterion, active=start_mask)
+        decision = decide_tam(instance, criterion,
+                              active=transfer_active_set(remembered["mask"], instance))
         if decision.active is not None:
             remembered["mask"] = decision.active
         return decision.verdict
 
-    lower, upper, status, probes = bracket_search(probe, p_min, p_max,
-                                                  max(p_min, capacity_guess(d)))
+    guess = max(p_min, capacity_guess(d))
+    lower, upper, status = bracket_search(probe, p_min, p_max, guess, max(1, guess // 8))
+    if status == "exact" and lower < p_min:
+        status = "below_p_min"
     return {"model": model, "d": d, "seed": seed, "criterion": str(criterion),
             "nested": criterion.nested, "p_min": p_min, "p_max": p_max,
             "p_star": lower if status == "exact" else None, "p_feasible": lower,
-            "p_infeasible": upper, "status": status, "probes": probes,
+            "p_infeasible": upper, "status": status, "probes": len(probes),
             "seconds": round(time.monotonic() - start, 3)}
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from feasibility import FEASIBLE, INFEASIBLE, decide, generate
-from feasibility.capacity import capacity_bisection, capacity_guess
+from feasibility.capacity import bracket_search, capacity_bisection, capacity_guess
 
 
 @pytest.mark.parametrize("model,seed", [("coupled", 0), ("decoupled", 1)])
@@ -52,3 +52,29 @@ def test_file_capacity_starts_where_two_answers_compete(tmp_path):
     row = run_file_task(FileTask(str(tmp_path / "f.npz"), 0))
     assert row["status"] == "exact" and row["p_infeasible"] <= 13
     assert row["p_star"] == row["p_infeasible"] - 1 >= 3
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 3, 17, 40, 99, 100])
+@pytest.mark.parametrize("guess,step", [(2, 1), (20, 4), (64, 2), (100, 30)])
+def test_bracket_search_finds_any_threshold_and_never_probes_twice(threshold, guess, step):
+    asked = []
+
+    def probe(p):
+        asked.append(p)
+        return FEASIBLE if p <= threshold else INFEASIBLE
+
+    lower, upper, status = bracket_search(probe, 2, 100, guess, step)
+    assert len(asked) == len(set(asked))
+    if threshold == 100:
+        assert (lower, status) == (100, "at_least_p_max")
+    else:
+        assert (lower, upper, status) == (max(threshold, 1), max(threshold + 1, 2), "exact")
+
+
+def test_bracket_search_stops_at_an_undetermined_probe():
+    def probe(p):
+        return FEASIBLE if p <= 10 else ("undetermined" if p < 30 else INFEASIBLE)
+
+    lower, upper, status = bracket_search(probe, 2, 100, 40, 4)
+    # 40 and 36 are infeasible, 28 is not decided: the search stops with its bracket
+    assert (lower, upper, status) == (1, 36, "undetermined")
