@@ -10,10 +10,8 @@ of the 1,000-fact file.
 Every measurement runs in a fresh child process (its peak memory is its own);
 the time is that of the API call on a loaded file (`feasibility check` adds
 ~1.5 s of interpreter and import start-up). Verdicts go through
-`feasibility.structured.decide` (the fast path, then the active set); the
-capacity row runs `capacity_bisection` with that same decide in place of
-solve.decide, i.e. as it will run once solve.decide calls the fast path
-itself. Nothing here asserts a timing.
+`feasibility.decide` (the structured fast path, then the active set); the
+"active set alone" row turns the fast path off. Nothing here asserts a timing.
 
     python benchmarks/real_files.py [--repeats 3] [--core] [--out BENCHMARKS.md]
 
@@ -24,16 +22,15 @@ an earlier one, so it can follow benchmarks/bench.py, which rewrites the file.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import measure, write_section  # noqa: E402  (benchmarks/)
 
 BUILD = ROOT / "build" / "bench"
 BEGIN = "<!-- real-embedding rows: benchmarks/real_files.py -->"
@@ -70,34 +67,29 @@ def make_synthetic():
                       np.r_[base.assignment, (base.assignment[0] + 1) % 20]), path_of(CONFLICT))
 
 
-# -- jobs (run in a child) ------------------------------------------------------------
-def _verdict(name):
-    from feasibility import load
-    from feasibility.structured import decide
-
-    instance = load(path_of(name))
-    start = time.perf_counter()
-    decision = decide(instance)
-    seconds = time.perf_counter() - start
-    bound = decision.margin_lower if decision.verdict == "feasible" else decision.margin_upper
-    return seconds, (f"{decision.verdict} by {decision.solver}/{decision.program} "
-                     f"(certified bound {bound:.2e})")
+# -- jobs (run in a child; each returns seconds, outcome) ----------------------------
+def _how(decision) -> str:
+    """'structured/<path that decided>' or the solver's name."""
+    if decision.solver == "structured":
+        return next(t for t in decision.solvers_tried if t.startswith("structured/"))
+    return decision.solver
 
 
-def _core(name):
+def _verdict(name, fast_path=True):
     from feasibility import decide, load
 
     instance = load(path_of(name))
     start = time.perf_counter()
-    decision = decide(instance)
-    return time.perf_counter() - start, f"{decision.verdict} by {decision.solver} (core only)"
+    decision = decide(instance, fast_path=fast_path)
+    seconds = time.perf_counter() - start
+    bound = decision.margin_lower if decision.verdict == "feasible" else decision.margin_upper
+    return seconds, (f"{decision.verdict} by {_how(decision)} "
+                     f"(certified bound {bound:.2e})")
 
 
 def _capacity(name):
-    from feasibility import capacity, structured
     from feasibility.batch import FileTask, run_file_task
 
-    capacity.decide = structured.decide  # the hook solve.decide is to get
     start = time.perf_counter()
     row = run_file_task(FileTask(str(path_of(name)), 0))
     p = row["p_star"] if row["status"] == "exact" else f">= {row['p_feasible']}"
@@ -106,40 +98,13 @@ def _capacity(name):
 
 
 def _dims(name, d=8):
-    from feasibility import capacity, structured
     from feasibility.projection import DimTask, run_dim_task
 
-    capacity.decide = structured.decide  # the hook solve.decide is to get
     start = time.perf_counter()
     row = run_dim_task(DimTask(str(path_of(name)), d, 0))
     return time.perf_counter() - start, (
         f"d = {d}: p* {row['p_star']} ({row['status']}, {row['solves']} certified solves); "
         f"Gaussian surrogate p* {row['random_p_star']}")
-
-
-JOBS = {"verdict": _verdict, "core": _core, "capacity": _capacity, "dims": _dims}
-
-
-def _child(queue, job, name):
-    seconds, outcome = JOBS[job](name)
-    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, outcome))
-
-
-def measure(job, name, repeats):
-    ctx = mp.get_context("spawn")
-    runs = []
-    for _ in range(repeats):
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(queue, job, name))
-        proc.start()
-        runs.append(queue.get())
-        proc.join()
-        print(f"  {job} {name}: {runs[-1][0]:.2f}s {runs[-1][1]:.0f} MiB  {runs[-1][2]}",
-              file=sys.stderr, flush=True)
-    times = [r[0] for r in runs]
-    cell = f"{statistics.median(times):.2f}" + (
-        f" ({min(times):.2f}–{max(times):.2f}, n={len(runs)})" if len(runs) > 1 else " (n=1)")
-    return cell, max(r[1] for r in runs), runs[-1][2], len(runs)
 
 
 def describe(name) -> str:
@@ -169,42 +134,36 @@ def main(argv=None):
     for name in ("capitals", "continents", "synthetic-1000x768", "synthetic-1000x768-k20",
                  CONFLICT):
         facts, kind = describe(name)
-        t, m, o, n = measure("verdict", name, args.repeats)
+        result = measure(_verdict, (name,), args.repeats)
         lines.append(f"| {path_of(name).name} ({kind}) | {facts} | {targets[name]} | "
-                     f"{t} | {m:.0f} | {o} |")
+                     f"{result.cell()} | {result.peak:.0f} | {result.outcome} |")
     if args.core:
-        t, m, o, n = measure("core", "capitals", 1)
+        result = measure(_verdict, ("capitals", False), 1)
         lines.append(f"| {path_of('capitals').name}, active set alone | 106 facts, 384-d, "
-                     f"one target each | | {t} | {m:.0f} | {o} |")
+                     f"one target each | | {result.cell()} | {result.peak:.0f} | "
+                     f"{result.outcome} |")
     for name in ("synthetic-1000x768", "synthetic-1000x768-k20", CONFLICT):
         facts, kind = describe(name)
-        t, m, o, n = measure("capacity", name, 1)
+        result = measure(_capacity, (name,), 1)
         lines.append(f"| `capacity --file` {path_of(name).name} ({kind}) | "
-                     f"{facts} | < 10 min | {t} | {m:.0f} | {o} |")
+                     f"{facts} | < 10 min | {result.cell()} | {result.peak:.0f} | "
+                     f"{result.outcome} |")
     facts, kind = describe("synthetic-1000x768-k20")
-    t, m, o, n = measure("dims", "synthetic-1000x768-k20", 1)
+    result = measure(_dims, ("synthetic-1000x768-k20",), 1)
     lines.append(f"| `capacity --file --dims 8` {path_of('synthetic-1000x768-k20').name} "
-                 f"({kind}) | {facts} | | {t} | {m:.0f} | {o} |")
+                 f"({kind}) | {facts} | | {result.cell()} | {result.peak:.0f} | "
+                 f"{result.outcome} |")
     lines += ["", f"Made by `python benchmarks/real_files.py` in "
                   f"{(time.time() - started) / 60:.1f} min, 1-minute load average "
                   f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end "
-                  f"(2 cores, shared). Each verdict is "
-                  "`feasibility.structured.decide` on the loaded file (fast certified path, "
-                  "then the active set), timed in a fresh process; the capacity row runs "
-                  "`capacity_bisection` with that decide in place of `solve.decide`. "
+                  f"(2 cores). Each verdict is `feasibility.decide` on the loaded file "
+                  "(structured fast path, then the active set), timed in a fresh process; "
+                  "the capacity rows run `capacity_bisection` on the file's prefixes. "
                   "Synthetic files: `embedding_like(n, d, answers, seed=0)`, written to "
                   "build/bench/.", ""]
     section = "\n".join([BEGIN, *lines, END]) + "\n"
     print(section)
-    out = Path(args.out)
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    out.write_text(text)
-    print(f"wrote {out}", file=sys.stderr)
+    write_section(Path(args.out), section, BEGIN, END)
 
 
 if __name__ == "__main__":

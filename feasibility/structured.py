@@ -548,37 +548,3 @@ def multiclass_lp(instance: Instance, white: Whitened, A_start: np.ndarray, dead
         active |= smallest_per_row(current, LP_ADDED_PER_INPUT, violated)
     return None, None
 
-
-# -- entry point until solve.decide calls fast_path itself ------------------------------
-def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
-           program: str | None = None, tolerance: float = INFEASIBILITY_TOLERANCE,
-           **kwargs):
-    """solve.decide with the fast path in front: a certified Decision either way.
-
-    When fast_path proves the verdict the Decision carries its evidence
-    (solver "structured", program the path that decided); otherwise, or when a
-    bracket on kappa* is asked for (``bracket_rtol``), solve.decide runs as usual.
-    """
-    from . import solve
-
-    if (kwargs.get("bracket_rtol") is None and np.isfinite(margin) and margin >= 0
-            and worth_trying(instance)):
-        solve.check_solver(solver, program)
-        evidence = fast_path(instance, margin, tolerance, kwargs.get("time_limit"))
-        if evidence.verdict != UNDETERMINED:
-            if evidence.verdict == FEASIBLE:
-                reason = (f"W with normalised margin {evidence.margin_lower:.3e} "
-                          f"(recomputed in numpy)")
-            else:
-                reason = (f"Farkas certificate with ||sum lambda a_hat|| = "
-                          f"{evidence.margin_upper:.3e} <= margin + tolerance "
-                          f"(recomputed in numpy)")
-            return solve.Decision(
-                verdict=evidence.verdict, margin_lower=evidence.margin_lower,
-                margin_upper=evidence.margin_upper, margin=float(margin),
-                tolerance=float(tolerance), solver="structured", program=evidence.method,
-                solvers_tried=("structured",), statuses=evidence.steps, rounds=0,
-                active_constraints=0, constraints=instance.n_constraints,
-                seconds=evidence.seconds, reason=reason, weights=evidence.weights,
-                certificate=evidence.certificate)
-    return solve.decide(instance, margin, solver, program, tolerance, **kwargs)

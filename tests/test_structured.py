@@ -105,15 +105,18 @@ def test_many_to_one_agrees_with_the_active_set():
     assert decide(inst).verdict == evidence.verdict
 
 
-def test_decide_wrapper_returns_a_certified_decision_and_falls_back():
+def test_decide_uses_the_fast_path_where_it_pays_and_falls_back():
     inst = embedding_like(60, 80, seed=8)
     assert structured.worth_trying(inst) and not structured.worth_trying(generate("coupled", 8, 20, 0))
-    decision = structured.decide(inst)
+    decision = decide(inst)
     assert decision.verdict == FEASIBLE and decision.solver == "structured"
     assert certify.margin_lower_bound(inst, decision.weights) == pytest.approx(
         decision.margin_lower)
+    # without it the active set reaches the same verdict
+    assert decide(inst, fast_path=False).solver != "structured"
+    assert decide(inst, fast_path=False).verdict == FEASIBLE
     # a margin no W reaches: the fast path cannot decide, the active set does
-    hard = structured.decide(generate("coupled", 4, 6, 0), margin=0.9)
+    hard = decide(generate("coupled", 4, 6, 0), margin=0.9)
     assert hard.solver != "structured"
 
 

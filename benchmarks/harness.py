@@ -1,0 +1,130 @@
+"""What both benchmark scripts share: measuring a job in fresh processes, and
+writing a marked section of BENCHMARKS.md.
+
+A job is a module-level function returning (seconds, outcome): it times only
+the call it is about (imports and file loading stay outside), and its
+outcome is a short text for the table. Each run happens in a spawned child,
+so the peak memory reported is that job's own.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: tuple[float, ...]
+    peak_mib: tuple[float, ...]
+    outcome: str           # the last run's
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def peak(self) -> float:
+        return max(self.peak_mib)
+
+    @property
+    def n(self) -> int:
+        return len(self.seconds)
+
+    def cell(self, digits: int = 2) -> str:
+        """'median (min–max, n=k)', or 'value (n=1)'."""
+        head = f"{self.median:.{digits}f}"
+        if self.n == 1:
+            return f"{head} (n=1)"
+        return f"{head} ({min(self.seconds):.{digits}f}–{max(self.seconds):.{digits}f}, n={self.n})"
+
+
+def _child(queue, job, args):
+    seconds, outcome = job(*args)
+    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, outcome))
+
+
+def _name(job) -> str:
+    return job.__name__.lstrip("_")
+
+
+def _cached(cache: Path | None, job, args) -> list[tuple]:
+    if cache is None or not cache.exists():
+        return []
+    runs = []
+    for line in cache.read_text().splitlines():
+        record = json.loads(line)
+        if record["job"] == _name(job) and tuple(record["args"]) == tuple(args):
+            runs.append(tuple(record["run"]))
+    return runs
+
+
+def measure(job, args: tuple, repeats: int, cache: Path | None = None,
+            resume: bool = False) -> Measurement:
+    """Run job(*args) in `repeats` fresh processes.
+
+    Every run is appended to `cache` (JSON lines) when given; with `resume`,
+    runs recorded there by an interrupted benchmark are reused, not repeated.
+    """
+    ctx = mp.get_context("spawn")
+    runs = _cached(cache, job, args)[:repeats] if resume else []
+    for _ in range(repeats - len(runs)):
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_child, args=(queue, job, args))
+        proc.start()
+        proc.join()
+        if queue.empty():
+            raise SystemExit(f"bench: {_name(job)}{tuple(args)} failed in its child process")
+        result = queue.get()
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with open(cache, "a") as handle:
+                handle.write(json.dumps({"job": _name(job), "args": list(args),
+                                         "run": list(result),
+                                         "when": datetime.now(timezone.utc).isoformat()})
+                             + "\n")
+        runs.append(result)
+        print(f"  {_name(job)}{tuple(args)}: {result[0]:.2f}s {result[1]:.0f} MiB  {result[2]}",
+              file=sys.stderr, flush=True)
+    return Measurement(tuple(r[0] for r in runs), tuple(r[1] for r in runs), runs[-1][2])
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cvxpy
+    import scipy
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
+            f"{mem:.0f} GiB; Python {platform.python_version()}, numpy {np.__version__}, "
+            f"scipy {scipy.__version__}, cvxpy {cvxpy.__version__}")
+
+
+def write_section(out: Path, section: str, begin: str, end: str) -> None:
+    """Replace the section between the marker lines of `out`, keeping every other
+    one; append it when the markers are not there yet."""
+    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    out.write_text(text)
+    print(f"wrote {out}", file=sys.stderr)
