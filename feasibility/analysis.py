@@ -25,8 +25,7 @@ import pandas as pd
 from scipy import integrate, optimize, special
 
 from .errors import InputError
-from .instances import (_COMPETITOR_STREAM, DISTRIBUTIONS, MODELS, Instance, _draw,
-                        generate)
+from .instances import DISTRIBUTIONS, MODELS, Instance, competitor_rows, generate
 from .tolerances import MARGIN_FLOOR
 
 # -- random families, streamed ------------------------------------------------------
@@ -36,15 +35,6 @@ def fact_arrays(d: int, p: int, seed: int, distribution: str = "gaussian"):
     """Inputs X (p x d) and targets Y (p x d) of the seed, shared by both models."""
     inst = generate("coupled", d, max(p, 2), seed, distribution)
     return np.array(inst.inputs[:p]), np.array(inst.targets[:p])
-
-
-def competitor_rows(d: int, seed: int, i: int, k: int,
-                    distribution: str = "gaussian") -> np.ndarray:
-    """The first k decoupled competitors of fact i (k x d), drawn from the same
-    stream as ``generate('decoupled', ...)`` without building the whole instance
-    (p x p x d floats is 3.5 GB at d = 256, p = 1300)."""
-    rng = np.random.default_rng([seed, _COMPETITOR_STREAM, d, i])
-    return _draw(rng, (k, d), d, distribution)
 
 
 def _check_family(model: str, d: int, seed: int, distribution: str):

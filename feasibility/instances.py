@@ -250,6 +250,15 @@ def _draw(rng: np.random.Generator, shape, d: int, distribution: str) -> np.ndar
     return z / np.sqrt(d)
 
 
+def competitor_rows(d: int, seed: int, i: int, k: int,
+                    distribution: str = "gaussian") -> np.ndarray:
+    """The first k decoupled competitors of fact i (k x d), from fact i's own
+    stream: what ``generate('decoupled', ...)`` holds, without building the whole
+    instance (p x p x d floats is 3.5 GB at d = 256, p = 1300)."""
+    return _draw(np.random.default_rng([seed, _COMPETITOR_STREAM, d, i]), (k, d), d,
+                 distribution)
+
+
 def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussian") -> Instance:
     """A random instance, reproducible bit for bit from (d, seed, distribution).
 
@@ -277,8 +286,7 @@ def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussia
         fact = _draw(np.random.default_rng([seed, _FACT_STREAM, d, i]), (2, d), d, distribution)
         X[i], Y[i] = fact
         if C is not None:
-            C[i] = _draw(np.random.default_rng([seed, _COMPETITOR_STREAM, d, i]),
-                         (p - 1, d), d, distribution)
+            C[i] = competitor_rows(d, seed, i, p - 1, distribution)
     return Instance(X, Y, None, C, name=f"{model}-d{d}-p{p}-seed{seed}-{distribution}")
 
 

@@ -12,6 +12,7 @@ from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, Instance, decide, ge
 from feasibility import analysis, topk, twolayer
 from feasibility.capacity import capacity_bisection
 from feasibility.certify import margin_lower_bound
+from feasibility.instances import competitor_rows
 from feasibility.cli import main
 from feasibility.solve import hebbian_memory
 from feasibility.tolerances import MARGIN_FLOOR
@@ -37,7 +38,7 @@ def test_hebbian_scan_equals_the_direct_check_at_every_prefix(model):
 def test_decoupled_competitors_are_streamed_like_generate():
     full = generate("decoupled", 5, 9, 3)
     for i in (0, 4, 8):
-        assert np.array_equal(analysis.competitor_rows(5, 3, i, 8), full.competitors[i])
+        assert np.array_equal(competitor_rows(5, 3, i, 8), full.competitors[i])
 
 
 @pytest.mark.parametrize("model,d,seed", [("coupled", 16, 0), ("decoupled", 12, 1)])
