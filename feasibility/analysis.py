@@ -437,14 +437,8 @@ MECHANISM_COLUMNS = ["memory", "model", "d", "p", "seed", "fact", "correct", "ma
 
 def competitor_scores(instance: Instance, W: np.ndarray):
     """Correct scores (n) and competitor scores (n x n_slots, NaN where no competitor)."""
-    Z = instance.inputs @ np.asarray(W, dtype=float).T
-    own = np.einsum("ij,ij->i", Z, instance.own_targets())
-    if instance.decoupled:
-        scores = np.einsum("ir,ikr->ik", Z, instance.competitors)
-    else:
-        scores = Z @ instance.targets.T
-    scores = np.where(instance.slot_mask(), scores, np.nan)
-    return own, scores
+    own, scores = instance.scores(W)
+    return own, np.where(instance.slot_mask(), scores, np.nan)
 
 
 def mechanism_rows(model: str, d: int, p: int, seed: int, distribution: str = "gaussian",

@@ -185,17 +185,21 @@ class Instance:
             self._cache["norms"] = np.linalg.norm(self.inputs, axis=1)[:, None] * dist
         return self._cache["norms"]
 
-    def raw_margins(self, W: np.ndarray) -> np.ndarray:
-        """n x n_slots matrix of <a_ij, W>; +inf where (i, slot) is no constraint.
+    def scores(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each input's own score y_t(i)^T W x_i (n) and its score against every
+        slot (n x n_slots; meaningful only where slot_mask() is True).
 
         One matrix product over all constraints: Z = X W^T, then scores.
         """
-        Z = self.inputs @ W.T
+        Z = self.inputs @ np.asarray(W, dtype=np.float64).T
         own = np.einsum("ij,ij->i", Z, self.own_targets())
         if self.decoupled:
-            scores = np.einsum("ir,ikr->ik", Z, self.competitors)
-        else:
-            scores = Z @ self.targets.T
+            return own, np.einsum("ir,ikr->ik", Z, self.competitors)
+        return own, Z @ self.targets.T
+
+    def raw_margins(self, W: np.ndarray) -> np.ndarray:
+        """n x n_slots matrix of <a_ij, W>; +inf where (i, slot) is no constraint."""
+        own, scores = self.scores(W)
         margins = own[:, None] - scores
         margins[~self.slot_mask()] = np.inf
         return margins

@@ -107,12 +107,8 @@ def parse_criterion(text: str) -> Criterion:
 
 # -- numpy side: the criterion and its certificates --------------------------------------
 def _scores(instance: Instance, W: np.ndarray):
-    Z = instance.inputs @ np.asarray(W, dtype=float).T
-    own = np.einsum("ij,ij->i", Z, instance.own_targets())
-    if instance.decoupled:
-        scores = np.einsum("ir,ikr->ik", Z, instance.competitors)
-    else:
-        scores = Z @ instance.targets.T
+    """Own scores and competitor scores, -inf where there is no competitor."""
+    own, scores = instance.scores(W)
     return own, np.where(instance.slot_mask(), scores, -np.inf)
 
 
