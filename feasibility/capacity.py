@@ -60,11 +60,12 @@ class CapacityResult:
 def capacity_guess(d: int) -> int:
     """A starting point for the search: the p solving p ln p = c(d) d^2.
 
-    c(d) = 1/2 + 0.6 (16/d)^0.35 follows the measured p_c ln p_c / d^2 (about
-    1.05 at d = 16, 0.85 at d = 64) down to the asymptote 1/2. Only the
-    number of probes depends on it, never the answer.
+    c(d) = 1/2 + 0.56 (16/d)^0.25 follows the measured coupled p_c ln p_c / d^2
+    (1.06 at d = 16, 0.96 at 32, 0.89 at 64, 0.86 at 96; decoupled 1-3% lower)
+    down to the asymptote 1/2. Only the number of probes depends on it, never
+    the answer.
     """
-    target = (0.5 + 0.6 * (16.0 / max(d, 1)) ** 0.35) * float(d) ** 2
+    target = (0.5 + 0.56 * (16.0 / max(d, 1)) ** 0.25) * float(d) ** 2
     p = max(target / max(math.log(max(target, 3.0)), 1.0), 2.0)
     for _ in range(50):  # Newton on p ln p - target
         p = max(p - (p * math.log(p) - target) / (math.log(p) + 1.0), 2.0)
@@ -130,7 +131,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
                        ) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
-    ``guess``: where to start; steps of guess/32, doubling, bracket p*, then
+    ``guess``: where to start; steps of guess/64, doubling, bracket p*, then
     bisection closes the bracket. ``on_probe(probe)`` is called after each solve.
     """
     start = time.monotonic()
@@ -163,7 +164,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
             on_probe(record)
         return decision.verdict
 
-    lower, upper, status = bracket_search(probe, p_min, p_max, guess, max(1, guess // 32))
+    # first step ~1.5% of p: about the spread of p* between seeds at d = 64 and 96
+    lower, upper, status = bracket_search(probe, p_min, p_max, guess, max(1, guess // 64))
     p_star = lower if status == "exact" else None
     if status == "at_least_p_max":
         p_star = None

@@ -84,12 +84,14 @@ class KroneckerColumns:
         xx = self.x @ self.x.T
         return (self.g @ self.g.T) * xx[np.ix_(self.owner, self.owner)]
 
-    def weighted_outer(self, c: np.ndarray) -> np.ndarray:
+    def weighted_outer(self, c: np.ndarray, upper_only: bool = False) -> np.ndarray:
         """I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure.
 
         Entry [(a, b), (c, e)] is sum_i B_i[a, c] x_i[b] x_i[e]; both factors are
         symmetric, so one GEMM over their packed upper triangles (a quarter of
         the flops of the full p r^4 product) and one gather build it.
+        ``upper_only``: fill only the blocks a <= c (what a Cholesky of the
+        upper triangle reads; the rest is left unset), half the gather.
         """
         r_out, r_in = self.g.shape[1], self.x.shape[1]
         p = self.x.shape[0]
@@ -103,7 +105,13 @@ class KroneckerColumns:
             self._packed_outer_x = self.x[:, upper_in[0]] * self.x[:, upper_in[1]]
         T = B[:, upper_out[0], upper_out[1]].T @ self._packed_outer_x
         _, index_in = _packing(r_in)
-        H = T[index_out[:, None, :, None], index_in[None, :, None, :]]
+        if upper_only:
+            H = np.empty((r_out, r_in, r_out, r_in))
+            for a in range(r_out):
+                # rows (a, c) for c >= a, spread over (b, e): block row a, right of the diagonal
+                H[a, :, a:, :] = T[index_out[a, a:]][:, index_in].transpose(1, 0, 2)
+        else:
+            H = T[index_out[:, None, :, None], index_in[None, :, None, :]]
         H = H.reshape(r_out * r_in, r_out * r_in)
         H[np.diag_indices_from(H)] += 1.0
         return H
@@ -187,9 +195,9 @@ def _min_norm_point(columns, callback, tol, max_iterations, D, K):
                     return la.cho_solve(factor, b, check_finite=False)
             else:
                 c = 1.0 / dg
-                # H is symmetric: its transpose is the same matrix in Fortran
-                # order, which LAPACK factorises in place (no 8 D^2-byte copy)
-                H = columns.weighted_outer(c).T
+                # H's upper triangle in C order is the lower triangle of H^T in
+                # Fortran order, which LAPACK factorises in place (no copy)
+                H = columns.weighted_outer(c, upper_only=True).T
                 factor = la.cho_factor(H, lower=True, overwrite_a=True, check_finite=False)
                 shape = (columns.g.shape[1], columns.x.shape[1])
 

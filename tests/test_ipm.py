@@ -29,7 +29,10 @@ def test_structured_products_match_the_dense_matrix():
     assert np.allclose(cols.apply_transpose(W), A.T @ W.ravel())
     assert np.allclose(cols.gram(), A.T @ A)
     c = rng.random(A.shape[1])
-    assert np.allclose(cols.weighted_outer(c), np.eye(A.shape[0]) + (A * c) @ A.T)
+    H = np.eye(A.shape[0]) + (A * c) @ A.T
+    assert np.allclose(cols.weighted_outer(c), H)
+    upper = np.triu_indices_from(H)
+    assert np.allclose(cols.weighted_outer(c, upper_only=True)[upper], H[upper])
 
 
 @pytest.mark.parametrize("K,seed", [(5, 0), (12, 1), (60, 2), (200, 3)])
