@@ -22,9 +22,10 @@ run: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
 		--jobs $(JOBS) --out results/capacity.csv
 
-## bench: the project against the dense cvxpy baseline, side by side (writes BENCHMARKS.md)
+## bench: the project against the dense cvxpy baseline, side by side (writes BENCHMARKS.md);
+## BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/real_files.py
 
 ## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds)
