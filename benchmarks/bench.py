@@ -5,7 +5,7 @@ own), is repeated, and is reported as a median; ratios compare medians taken
 in the same run. Benchmarks are never tests: nothing here asserts a timing.
 
     python benchmarks/bench.py [--repeats 3] [--baseline-repeats 2] [--quick]
-                               [--bisection-dims 64] [--out BENCHMARKS.md]
+                               [--bisections 64,96] [--resume] [--out BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -67,6 +67,15 @@ def _bisection(model, d, seed):
 CACHE = ROOT / "build" / "bench-measurements.jsonl"
 
 
+def _bisection_list(text: str) -> list[tuple[str, int]]:
+    """'64,coupled:96' -> [(coupled, 64), (decoupled, 64), (coupled, 96)]."""
+    items = []
+    for item in filter(None, text.split(",")):
+        model, _, d = item.rpartition(":")
+        items += [(m, int(d)) for m in ((model,) if model else ("coupled", "decoupled"))]
+    return sorted(items, key=lambda item: (item[1], item[0]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -74,22 +83,26 @@ def main(argv=None):
                         help="repeats of the dense baseline at d <= 16 (once above: "
                              "minutes per solve at d = 24)")
     parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
-    parser.add_argument("--bisection-dims", default="64,96",
-                        help="comma-separated d for whole per-seed bisections")
+    parser.add_argument("--bisections", default="64,96",
+                        help="whole per-seed bisections (seed 0): comma-separated d (both "
+                             "models) or model:d, e.g. 64,coupled:96")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--resume", action="store_true",
                         help="reuse runs recorded in build/bench-measurements.jsonl")
     args = parser.parse_args(argv)
 
+    reused = []
+
     def run(job, job_args, repeats):
-        return measure(job, job_args, repeats, CACHE, args.resume)
+        measurement = measure(job, job_args, repeats, CACHE, args.resume)
+        reused.extend(measurement.recorded)
+        return measurement
 
     head_to_head = [(16, 62), (24, 120)] if not args.quick else [(12, 40)]
     # p near the measured p_c (results/capacity-large-summary.csv)
     scaling = [(16, 62), (24, 120), (32, 185), (48, 355), (64, 565)] if not args.quick \
         else [(12, 40), (16, 62)]
-    bisections = [int(d) for d in args.bisection_dims.split(",") if d] if not args.quick \
-        else [16]
+    bisections = _bisection_list(args.bisections if not args.quick else "16")
     seed = 0
     lines = []
     started, load_before = time.time(), os.getloadavg()[0]
@@ -120,18 +133,20 @@ def main(argv=None):
         lines += ["", "### Whole per-seed capacity bisection", "",
                   "| model | d | seconds | peak MiB | outcome |",
                   "| --- | --- | --- | --- | --- |"]
-    for model in ("coupled", "decoupled"):
-        for d in bisections:
-            whole = run(_bisection, (model, d, seed), 1)
-            lines.append(f"| {model} | {d} | {whole.median:.1f} | {whole.peak:.0f} | "
-                         f"{whole.outcome} |")
+    for model, d in bisections:
+        whole = run(_bisection, (model, d, seed), 1)
+        lines.append(f"| {model} | {d} | {whole.median:.1f} | {whole.peak:.0f} | "
+                     f"{whole.outcome} |")
 
     command = "make bench" if not argv else "python benchmarks/bench.py " + " ".join(argv)
     load = os.getloadavg()[0]
     header = ["## Gaussian instances (issue 3)", "",
               f"Made by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
               f"in {(time.time() - started) / 60:.1f} min; 1-minute load average "
-              f"{load_before:.1f} at the start and {load:.1f} at the end.", "",
+              f"{load_before:.1f} at the start and {load:.1f} at the end."
+              + (f" {len(reused)} of the runs were reused from build/bench-measurements.jsonl, "
+                 f"recorded by an earlier run between {min(reused)[:16].replace('T', ' ')} and "
+                 f"{max(reused)[11:16]} UTC." if reused else ""), "",
               f"Machine: {machine()}.", "",
               "Each cell is the median over n fresh processes (peak memory is the largest "
               "max RSS of those children; imports and instance generation are not timed). "

@@ -28,6 +28,7 @@ class Measurement:
     seconds: tuple[float, ...]
     peak_mib: tuple[float, ...]
     outcome: str           # the last run's
+    recorded: tuple[str, ...] = ()   # UTC times of the runs reused from the cache
 
     @property
     def median(self) -> float:
@@ -65,7 +66,7 @@ def _cached(cache: Path | None, job, args) -> list[tuple]:
     for line in cache.read_text().splitlines():
         record = json.loads(line)
         if record["job"] == _name(job) and tuple(record["args"]) == tuple(args):
-            runs.append(tuple(record["run"]))
+            runs.append((*record["run"], record["when"]))
     return runs
 
 
@@ -78,6 +79,7 @@ def measure(job, args: tuple, repeats: int, cache: Path | None = None,
     """
     ctx = mp.get_context("spawn")
     runs = _cached(cache, job, args)[:repeats] if resume else []
+    recorded = tuple(run[3] for run in runs)
     for _ in range(repeats - len(runs)):
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=(queue, job, args))
@@ -96,7 +98,8 @@ def measure(job, args: tuple, repeats: int, cache: Path | None = None,
         runs.append(result)
         print(f"  {_name(job)}{tuple(args)}: {result[0]:.2f}s {result[1]:.0f} MiB  {result[2]}",
               file=sys.stderr, flush=True)
-    return Measurement(tuple(r[0] for r in runs), tuple(r[1] for r in runs), runs[-1][2])
+    return Measurement(tuple(r[0] for r in runs), tuple(r[1] for r in runs), runs[-1][2],
+                       recorded)
 
 
 def machine() -> str:
