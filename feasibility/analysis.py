@@ -302,17 +302,16 @@ def run_hebbian_grid(models, dims, seeds: int, out, seed0: int = 0,
 
 
 def hebbian_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    from . import batch
+
     rows = []
     for (model, d), group in frame.groupby(["model", "d"], sort=False):
-        exact = group.loc[group["status"] == "exact", "p_hebbian"].astype(float)
-        p = float(exact.median()) if len(exact) else math.nan
-        rows.append({"model": model, "d": int(d), "seeds": len(group), "exact": len(exact),
-                     "p_hebbian": p,
-                     "q25": float(exact.quantile(0.25)) if len(exact) else math.nan,
-                     "q75": float(exact.quantile(0.75)) if len(exact) else math.nan,
-                     "min": float(exact.min()) if len(exact) else math.nan,
-                     "max": float(exact.max()) if len(exact) else math.nan,
-                     "p_log_p_over_d2": p * math.log(p) / d**2 if p > 1 else math.nan,
+        exact = batch.spread(group.loc[group["status"] == "exact", "p_hebbian"].astype(float))
+        rows.append({"model": model, "d": int(d), "seeds": len(group),
+                     "exact": int((group["status"] == "exact").sum()),
+                     "p_hebbian": exact["median"], "q25": exact["q25"], "q75": exact["q75"],
+                     "min": exact["min"], "max": exact["max"],
+                     "p_log_p_over_d2": batch.p_log_p_over_d2(exact["median"], d),
                      "non_monotone_seeds": int((group["separated_after_failure"] > 0).sum()),
                      "seconds_per_seed": float(group["seconds"].mean())})
     return pd.DataFrame(rows)

@@ -438,20 +438,32 @@ def run_file_capacity(path, shuffles: int, out: Path, **kwargs) -> pd.DataFrame:
                      label=lambda r: f"shuffle {r['shuffle']} p*={r['p_star']}", **kwargs)
 
 
+def spread(values: pd.Series) -> dict:
+    """median, q25, q75, min, max of `values` (NaN each when empty): the
+    per-(model, d) summary of a capacity column over seeds."""
+    if len(values) == 0:
+        return dict.fromkeys(("median", "q25", "q75", "min", "max"), math.nan)
+    return {"median": float(values.median()), "q25": float(values.quantile(0.25)),
+            "q75": float(values.quantile(0.75)), "min": float(values.min()),
+            "max": float(values.max())}
+
+
+def p_log_p_over_d2(p: float, d: int) -> float:
+    return p * math.log(p) / d**2 if p > 1 else math.nan
+
+
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, d): p_c = median p_star over seeds whose bracket closed."""
     rows = []
     for (model, d), group in frame.groupby(["model", "d"], sort=False):
-        exact = group.loc[group["status"] == "exact", "p_star"].astype(float)
-        p_c = float(exact.median()) if len(exact) else math.nan
+        exact = spread(group.loc[group["status"] == "exact", "p_star"].astype(float))
         rows.append({
-            "model": model, "d": int(d), "seeds": len(group), "exact": len(exact),
-            "p_c": p_c,
-            "p_star_q25": float(exact.quantile(0.25)) if len(exact) else math.nan,
-            "p_star_q75": float(exact.quantile(0.75)) if len(exact) else math.nan,
-            "p_star_min": float(exact.min()) if len(exact) else math.nan,
-            "p_star_max": float(exact.max()) if len(exact) else math.nan,
-            "p_c_log_p_c_over_d2": p_c * math.log(p_c) / d**2 if p_c > 1 else math.nan,
+            "model": model, "d": int(d), "seeds": len(group),
+            "exact": int((group["status"] == "exact").sum()),
+            "p_c": exact["median"],
+            "p_star_q25": exact["q25"], "p_star_q75": exact["q75"],
+            "p_star_min": exact["min"], "p_star_max": exact["max"],
+            "p_c_log_p_c_over_d2": p_log_p_over_d2(exact["median"], d),
             "seconds_per_seed": float(group["seconds"].mean()),
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -26,6 +26,7 @@ feasible start, so only complementarity has to be driven to zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg as la
@@ -100,11 +101,10 @@ class KroneckerColumns:
         for i, start, stop in self.blocks:
             B[i] = self.g_sorted[start:stop].T @ scaled[start:stop]
         upper_out, index_out = _packing(r_out)
+        upper_in, index_in = _packing(r_in)
         if not hasattr(self, "_packed_outer_x"):
-            upper_in, _ = _packing(r_in)
             self._packed_outer_x = self.x[:, upper_in[0]] * self.x[:, upper_in[1]]
         T = B[:, upper_out[0], upper_out[1]].T @ self._packed_outer_x
-        _, index_in = _packing(r_in)
         if upper_only:
             H = np.empty((r_out, r_in, r_out, r_in))
             for a in range(r_out):
@@ -117,6 +117,7 @@ class KroneckerColumns:
         return H
 
 
+@lru_cache(maxsize=8)
 def _packing(r: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """Upper-triangle (row, col) indices of an r x r matrix and the r x r map
     from (row, col) to the packed position of (min, max)."""
