@@ -3,7 +3,8 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from feasibility.ipm import KroneckerColumns, min_norm_point
+import feasibility.ipm as ipm
+from feasibility.ipm import KroneckerColumns, NewtonSolver, RefinementStalled, min_norm_point
 
 
 def random_columns(K=40, p=7, r_out=3, r_in=4, seed=0):
@@ -33,6 +34,44 @@ def test_structured_products_match_the_dense_matrix():
     assert np.allclose(cols.weighted_outer(c), H)
     upper = np.triu_indices_from(H)
     assert np.allclose(cols.weighted_outer(c, upper_only=True)[upper], H[upper])
+    assert np.allclose(cols.weighted_outer(c, dtype=np.float32), H, rtol=1e-5)
+    t = rng.standard_normal(A.shape[0])
+    assert np.allclose(cols.newton_product(cols.input_blocks(c), t), H @ t)
+
+
+def test_single_precision_newton_solves_are_refined_to_double_accuracy():
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=6)
+    rng = np.random.default_rng(7)
+    c = rng.random(400) * 10
+    b = rng.standard_normal(42)
+    H = cols.weighted_outer(c)
+    exact = np.linalg.solve(H, b)
+    t = NewtonSolver(cols, c, single=True).solve(b)
+    assert t.dtype == np.float64
+    assert np.linalg.norm(H @ t - b) <= 1e-10 * np.linalg.norm(b)
+    assert np.allclose(t, exact, rtol=1e-9, atol=1e-12)
+
+
+def test_single_precision_gives_up_on_an_ill_conditioned_system():
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=8)
+    # a few huge weights (the binding constraints late in a solve): H has
+    # eigenvalues ~1e12 on their span and ~1 elsewhere, beyond float32
+    c = np.full(400, 1e-3)
+    c[:10] = 1e12
+    with pytest.raises((RefinementStalled, np.linalg.LinAlgError)):
+        NewtonSolver(cols, c, single=True).solve(np.ones(42))
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12])
+def test_min_norm_point_in_single_precision_matches_double(monkeypatch, seed):
+    """Float32 factors while refinement converges, float64 after: same optimum."""
+    cols = random_columns(K=300, p=25, r_out=5, r_in=6, seed=seed)
+    double = min_norm_point(cols)
+    monkeypatch.setattr(ipm, "SINGLE_PRECISION_FROM", 0)
+    single = min_norm_point(cols)
+    assert single.status == double.status == "optimal"
+    assert np.linalg.norm(single.W) == pytest.approx(np.linalg.norm(double.W), rel=1e-6, abs=1e-9)
+    assert abs(single.iterations - double.iterations) <= 2
 
 
 @pytest.mark.parametrize("K,seed", [(5, 0), (12, 1), (60, 2), (200, 3)])
