@@ -186,7 +186,8 @@ def _restricted_ipm(instance, reduced, active, bracket, done, margin, tolerance)
         found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
         return None
 
-    result = min_norm_point(columns, callback=check)
+    # half the certificate's bound, leaving room for its recomputation
+    result = min_norm_point(columns, callback=check, target=(margin + tolerance) / 2)
     bracket.offer_certificate(instance, FarkasCertificate(rows, slots, result.lam), "ipm")
     if "new" not in found and result.status == "optimal":
         scaled, norm2 = found["scaled"], found["norm2"]
@@ -213,11 +214,13 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
             result, new = _restricted_ipm(instance, reduced, active, bracket, done,
                                           margin, tolerance)
             statuses.append(f"ipm:{result.status}({result.iterations})")
-            if result.status == "stopped":
+            if result.status == "stopped" or done(bracket):
                 return rounds, ""
             if new is None:
                 if result.status == "numerical_error":
                     return rounds, "ipm: numerical error"
+                if result.status == "target":
+                    return rounds, "ipm: its certificate did not verify in the full space"
                 return rounds, ("ipm converged on its active set but the bracket "
                                 "is within solver accuracy of the margin")
             active |= new

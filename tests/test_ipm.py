@@ -106,3 +106,19 @@ def test_callback_stops_early_with_a_valid_lambda():
     result = min_norm_point(cols, callback=stop_at_third)
     assert result.status == "stopped" and result.iterations == 3
     assert np.allclose(seen, 1.0)
+
+
+def test_target_stops_with_a_lambda_that_reaches_it():
+    """Origin in the hull: the proximal step reaches a small ||A lam|| in fewer
+    iterations than the path alone, and the returned lambda is a valid one."""
+    cols = random_columns(K=60, p=5, r_out=3, r_in=3, seed=13)
+    opposite = KroneckerColumns(np.concatenate([cols.g, -cols.g[:20]]), cols.x,
+                                np.concatenate([cols.owner, cols.owner[:20]]))
+    target = 1e-9
+    full = min_norm_point(opposite, callback=lambda lam, W, gap: (
+        "stopped" if np.linalg.norm(W) <= target else None))
+    early = min_norm_point(opposite, target=target)
+    assert full.status == "stopped" and early.status == "target"
+    assert early.lam.min() >= 0 and early.lam.sum() == pytest.approx(1)
+    assert np.linalg.norm(early.W) <= target
+    assert early.iterations < full.iterations
