@@ -53,13 +53,6 @@ INITIAL_PER_INPUT = 24
 # cvxpy's solvers pay for every constraint in their KKT system: few at a time
 CONIC_PER_INPUT = 6
 ACTIVE_SET_BUDGET = 250_000
-# ... raised with the Newton matrix's order D = d_out d_in: the K-dependent work
-# per iteration (~K D flops) stays a small fraction of the factorisation's D^3/3.
-# At d = 96 (D = 9216) a first probe that 250k constraints left one round short
-# (20 wasted iterations) took 127 s instead of 205 s with 450k. Capped so that
-# one K x d_out float64 array of constraint directions stays under ~400 MB.
-ACTIVE_SET_PER_UNKNOWN = 50
-ACTIVE_SET_FLOATS = 48_000_000
 ADDED_PER_INPUT = 32
 # the IPM ends a round early once its relative duality gap is below this and
 # constraints outside the active set are violated
@@ -337,9 +330,7 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         active = np.zeros_like(mask)
     active = active & mask
     if not done(bracket):
-        budget = max(ACTIVE_SET_BUDGET, min(ACTIVE_SET_PER_UNKNOWN * instance.d_in * instance.d_out,
-                                            ACTIVE_SET_FLOATS // instance.d_out))
-        per_input = (max(INITIAL_PER_INPUT, budget // instance.n)
+        per_input = (max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
                      if solver == "ipm" else CONIC_PER_INPUT)
         active |= smallest_per_row(hebbian_margins, per_input, mask)
         reduced = ReducedInstance.of(instance)
