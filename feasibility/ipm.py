@@ -81,6 +81,11 @@ class KroneckerColumns:
     def shape(self) -> tuple[int, int]:
         return self.g.shape[1] * self.x.shape[1], self.g.shape[0]
 
+    @property
+    def matrix_shape(self) -> tuple[int, int]:
+        """(r_out, r_in): a point of the D-space as a matrix, like A lam."""
+        return self.g.shape[1], self.x.shape[1]
+
     def apply(self, lam: np.ndarray) -> np.ndarray:
         """A lam as an r_out x r_in matrix: sum_k lam_k g_k x_i(k)^T."""
         weights = sp.csr_matrix((lam[self.order], self.order, self.indptr),
@@ -130,7 +135,8 @@ class KroneckerColumns:
         B = self.input_blocks(c) if blocks is None else blocks
         upper_out, index_out = _packing(r_out)
         index_in = _packing(r_in)[1]
-        T = B[:, upper_out[0], upper_out[1]].T.astype(dtype) @ self._packed_outer_x(dtype)
+        packed_B = B[:, upper_out[0], upper_out[1]].T.astype(dtype, copy=False)
+        T = packed_B @ self._packed_outer_x(dtype)
         if out is None:
             out = np.empty((r_out * r_in, r_out * r_in), dtype=dtype)
         H = out.reshape(r_out, r_in, r_out, r_in)
@@ -155,7 +161,7 @@ class KroneckerColumns:
     def newton_product(self, blocks: np.ndarray, t: np.ndarray) -> np.ndarray:
         """(I + sum_k c_k a_k a_k^T) t without the matrix, from the B_i of c:
         t + vec(sum_i B_i W x_i x_i^T) with W = t as an r_out x r_in matrix."""
-        W = t.reshape(self.g.shape[1], self.x.shape[1])
+        W = t.reshape(self.matrix_shape)
         Z = self.x @ W.T  # row i: W x_i
         return t + (np.matmul(blocks, Z[:, :, None])[:, :, 0].T @ self.x).ravel()
 
@@ -281,7 +287,7 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
     s = q - nu
     ones = np.ones(K)
     status, gap, it = "max_iterations", np.inf, 0
-    single = D >= SINGLE_PRECISION_FROM
+    single = not use_gram and D >= SINGLE_PRECISION_FROM
     workspace: dict = {}
     for it in range(1, max_iterations + 1):
         q = Qmul(lam)
@@ -301,21 +307,15 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
             break
         dg = s / lam
         try:
-            if use_gram:
-                N = Q.copy()
-                N[np.diag_indices_from(N)] += dg
-                solve = Cholesky(N.T).solve
-                step = _newton_step(solve, lam, s, r_d, r_p, mu, K)
-            else:
+            while True:
                 try:
-                    solve = _woodbury_solver(columns, 1.0 / dg, single, workspace)
+                    solve = _kkt_solver(columns, Q, dg, single, workspace)
                     step = _newton_step(solve, lam, s, r_d, r_p, mu, K)
+                    break
                 except (RefinementStalled, la.LinAlgError):
                     if not single:
                         raise
-                    single = False
-                    solve = _woodbury_solver(columns, 1.0 / dg, single, workspace)
-                    step = _newton_step(solve, lam, s, r_d, r_p, mu, K)
+                    single = False  # float32 no longer suffices: the rest in float64
         except (la.LinAlgError, ValueError):
             status = "numerical_error"
             break
@@ -355,10 +355,16 @@ def _proximal_certificate(solve, columns, lam, s, target):
     return None
 
 
-def _woodbury_solver(columns, c, single, workspace):
-    """u -> (A^T A + diag(1/c))^{-1} u through the D-space matrix I + A diag(c) A^T."""
+def _kkt_solver(columns, Q, dg, single, workspace):
+    """u -> (A^T A + diag(dg))^{-1} u: by the K x K matrix Q + diag(dg) when the
+    caller has the Gram matrix Q, else through the D-space matrix I + A diag(c) A^T."""
+    if Q is not None:
+        N = Q.copy()
+        N[np.diag_indices_from(N)] += dg
+        return Cholesky(N.T).solve
+    c = 1.0 / dg
     newton = NewtonSolver(columns, c, single, workspace)
-    shape = (columns.g.shape[1], columns.x.shape[1])
+    shape = columns.matrix_shape
 
     def solve(b):
         y = c * b

@@ -214,7 +214,7 @@ def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
             result, new = _restricted_ipm(instance, reduced, active, bracket, done,
                                           margin, tolerance)
             statuses.append(f"ipm:{result.status}({result.iterations})")
-            if result.status == "stopped" or done(bracket):
+            if done(bracket):
                 return rounds, ""
             if new is None:
                 if result.status == "numerical_error":
