@@ -28,7 +28,7 @@ def _baseline(model, d, p, seed):
     import cvxpy as cp
 
     from feasibility import generate
-    from feasibility.programs import dense_lp
+    from feasibility.solvers.programs import dense_lp
 
     problem, _, _ = dense_lp(generate(model, d, p, seed))
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def _project(model, d, p, seed):
 
 
 def _bisection(model, d, seed):
-    from feasibility.batch import CapacityTask, run_capacity_task
+    from feasibility.capacity.batch import CapacityTask, run_capacity_task
 
     start = time.perf_counter()
     row = run_capacity_task(CapacityTask(model, d, seed))

@@ -55,7 +55,7 @@ def make_synthetic():
     import numpy as np
 
     from feasibility import Instance, save
-    from feasibility.synthetic import embedding_like
+    from feasibility.core.synthetic import embedding_like
 
     BUILD.mkdir(parents=True, exist_ok=True)
     for name, (n, d, answers) in SYNTHETIC.items():
@@ -88,7 +88,7 @@ def _verdict(name, fast_path=True):
 
 
 def _capacity(name):
-    from feasibility.batch import FileTask, run_file_task
+    from feasibility.capacity.batch import FileTask, run_file_task
 
     start = time.perf_counter()
     row = run_file_task(FileTask(str(path_of(name)), 0))
@@ -98,7 +98,7 @@ def _capacity(name):
 
 
 def _dims(name, d=8):
-    from feasibility.projection import DimTask, run_dim_task
+    from feasibility.capacity.projection import DimTask, run_dim_task
 
     start = time.perf_counter()
     row = run_dim_task(DimTask(str(path_of(name)), d, 0))

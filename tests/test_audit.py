@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import pytest
 
+import feasibility.tools.audit as audit_module
 from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate, save
-from feasibility import audit as audit_module
-from feasibility.audit import audit, solver_programs
-from feasibility.cli import main
-from feasibility.solve import SOLVERS, installed_solvers
+from feasibility.cli.main import main
+from feasibility.solvers.active_set import SOLVERS, installed_solvers
+from feasibility.tools.audit import audit, solver_programs
 
 
 def run(capsys, *argv):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from feasibility import FEASIBLE, INFEASIBLE, decide, generate
-from feasibility.capacity import bracket_search, capacity_bisection, capacity_guess
+from feasibility.capacity.bisection import bracket_search, capacity_bisection, capacity_guess
 
 
 @pytest.mark.parametrize("model,seed", [("coupled", 0), ("decoupled", 1)])
@@ -41,8 +41,8 @@ def test_capacity_guess_sits_between_the_asymptote_and_twice_it():
 def test_file_capacity_starts_where_two_answers_compete(tmp_path):
     """The first facts share one answer: those prefixes are no instance at all."""
     from feasibility import Instance
-    from feasibility.batch import FileTask, run_file_task
-    from feasibility.instances import save
+    from feasibility.capacity.batch import FileTask, run_file_task
+    from feasibility.core.instances import save
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((14, 3))

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feasibility.cli import main
+from feasibility.cli.main import main
 
 
 def run(capsys, *argv):

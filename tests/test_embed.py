@@ -14,9 +14,15 @@ import numpy as np
 import pytest
 
 from feasibility import InputError, load
-from feasibility.cli import main
-from feasibility.embed import (MissingExtraError, assignment_of, embed_file,
-                               instance_from_pairs, load_encoder, read_pairs)
+from feasibility.cli.main import main
+from feasibility.tools.embed import (
+    MissingExtraError,
+    assignment_of,
+    embed_file,
+    instance_from_pairs,
+    load_encoder,
+    read_pairs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_EXTRA = all(importlib.util.find_spec(name) is not None

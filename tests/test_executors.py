@@ -6,9 +6,9 @@ import sys
 import pandas as pd
 import pytest
 
-from feasibility import batch
-from feasibility.batch import Progress
-from feasibility.cli import main
+from feasibility.capacity import batch
+from feasibility.capacity.batch import Progress
+from feasibility.cli.main import main
 
 
 def run(capsys, *argv):

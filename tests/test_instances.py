@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from feasibility import Instance, InputError, generate, load, save
+from feasibility import InputError, Instance, generate, load, save
 
 
 @pytest.mark.parametrize("model", ["coupled", "decoupled"])

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from feasibility.batch import CAPACITY_COLUMNS, SUMMARY_COLUMNS
-from feasibility.cli import main
+from feasibility.capacity.batch import CAPACITY_COLUMNS, SUMMARY_COLUMNS
+from feasibility.cli.main import main
 
 GRID = ["capacity", "--model", "coupled", "--d", "4,5,6", "--seeds", "4", "--quiet"]
 TOTAL = 12
@@ -139,7 +139,7 @@ def test_killed_runs_resume_to_exactly_the_uninterrupted_rows(tmp_path, capsys):
 
 def test_a_kill_during_the_final_rewrite_leaves_the_old_file(tmp_path, monkeypatch):
     """The final rewrite goes through a temporary file: interrupted, it changes nothing."""
-    import feasibility.batch as batch
+    import feasibility.capacity.batch as batch
 
     out = tmp_path / "cap.csv"
     assert main(["capacity", "--d", "4", "--seeds", "2", "--jobs", "1", "--quiet",

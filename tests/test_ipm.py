@@ -3,8 +3,13 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-import feasibility.ipm as ipm
-from feasibility.ipm import KroneckerColumns, NewtonSolver, RefinementStalled, min_norm_point
+import feasibility.solvers.ipm as ipm
+from feasibility.solvers.ipm import (
+    KroneckerColumns,
+    NewtonSolver,
+    RefinementStalled,
+    min_norm_point,
+)
 
 
 def random_columns(K=40, p=7, r_out=3, r_in=4, seed=0):

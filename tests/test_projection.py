@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feasibility import Instance, InputError, save
-from feasibility.cli import main
-from feasibility.projection import (Projection, first_contested_prefix, measured_gaussian_p_c,
-                                    parse_dims, surrogate)
-from feasibility.synthetic import embedding_like
+from feasibility import InputError, Instance, save
+from feasibility.capacity.projection import Projection, measured_gaussian_p_c, parse_dims, surrogate
+from feasibility.cli.main import main
+from feasibility.core.instances import first_contested_prefix
+from feasibility.core.synthetic import embedding_like
 
 
 def test_input_axes_are_uncentred_and_keep_the_common_component():

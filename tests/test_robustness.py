@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feasibility import INFEASIBLE, Instance, InputError, decide, generate, load
-from feasibility.cli import main
+from feasibility import INFEASIBLE, InputError, Instance, decide, generate, load
+from feasibility.cli.main import main
 
 
 def run(capsys, *argv):
@@ -258,7 +258,7 @@ def test_failed_commands_leave_existing_outputs_alone(tmp_path, capsys):
 
 
 def test_capacity_refuses_a_csv_it_did_not_write(tmp_path, capsys):
-    from feasibility.batch import CAPACITY_COLUMNS
+    from feasibility.capacity.batch import CAPACITY_COLUMNS
 
     out = tmp_path / "cap.csv"
     header = ",".join(CAPACITY_COLUMNS)
@@ -273,7 +273,7 @@ def test_capacity_refuses_a_csv_it_did_not_write(tmp_path, capsys):
 
 
 def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
-    from feasibility.batch import _OutputLock
+    from feasibility.capacity.batch import _OutputLock
 
     out = tmp_path / "cap.csv"
     with _OutputLock(out):
@@ -347,7 +347,7 @@ def test_specification_runs_its_grid_and_the_command_line_overrides_it(tmp_path,
 
 
 def test_example_specification_is_make_runs_grid():
-    from feasibility.spec import load_spec
+    from feasibility.capacity.spec import load_spec
 
     root = Path(__file__).resolve().parents[1]
     spec = load_spec(root / "instances" / "small-grid.json")

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, Instance, decide, generate
-from feasibility import analysis, topk, twolayer
-from feasibility.capacity import capacity_bisection
-from feasibility.certify import margin_lower_bound
-from feasibility.instances import competitor_rows
-from feasibility.cli import main
-from feasibility.solve import hebbian_memory
-from feasibility.tolerances import MARGIN_FLOOR
+from feasibility.capacity.bisection import capacity_bisection
+from feasibility.cli.main import main
+from feasibility.core.certify import margin_lower_bound
+from feasibility.core.instances import competitor_rows
+from feasibility.core.tolerances import MARGIN_FLOOR
+from feasibility.science import analysis, topk, twolayer
+from feasibility.solvers.active_set import hebbian_memory
 
 
 def run(capsys, *argv):

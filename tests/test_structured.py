@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, Instance, certify, decide, generate
-from feasibility import structured
-from feasibility.structured import Whitened, fast_path
-from feasibility.synthetic import embedding_like
+from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, Instance, decide, generate
+from feasibility.core import certify
+from feasibility.core.synthetic import embedding_like
+from feasibility.solvers import structured
+from feasibility.solvers.structured import Whitened, fast_path
 
 
 def assert_certified(instance, evidence):

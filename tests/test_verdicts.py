@@ -1,11 +1,18 @@
 import numpy as np
 import pytest
 
-from feasibility import (FEASIBLE, INFEASIBLE, Instance, decide, generate, installed_solvers,
-                         max_margin)
-from feasibility.certify import FarkasCertificate, margin_lower_bound, margin_upper_bound
-from feasibility.solve import SOLVERS
-from feasibility.tolerances import MARGIN_FLOOR
+from feasibility import (
+    FEASIBLE,
+    INFEASIBLE,
+    Instance,
+    decide,
+    generate,
+    installed_solvers,
+    max_margin,
+)
+from feasibility.core.certify import FarkasCertificate, margin_lower_bound, margin_upper_bound
+from feasibility.core.tolerances import MARGIN_FLOOR
+from feasibility.solvers.active_set import SOLVERS
 
 
 def assert_certified(instance, decision):

@@ -28,12 +28,15 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from . import certify
-from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED
-from .errors import InputError
-from .instances import MODELS, Instance, generate
-from .tolerances import MARGIN_FLOOR
-from .audit import solver_output_to_stderr
+from feasibility.capacity import batch
+from feasibility.capacity.bisection import capacity_bisection, capacity_guess
+from feasibility.core import certify
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
+from feasibility.core.errors import InputError
+from feasibility.core.instances import MODELS, Instance, generate
+from feasibility.core.tolerances import MARGIN_FLOOR
+from feasibility.solvers.active_set import decide
+from feasibility.solvers.console import solver_output_to_stderr
 
 #: alternating rounds (one B step and one A step each) before giving up
 TRAIN_ROUNDS = 12
@@ -64,7 +67,6 @@ def decide_frozen(instance: Instance, A: np.ndarray, **kwargs):
 
     W = B A is re-checked on the original instance: a separating B gives a
     separating W (the scores are the same numbers)."""
-    from .solve import decide
 
     decision = decide(frozen_instance(instance, A), **kwargs)
     W = None
@@ -142,7 +144,6 @@ class TwoLayerResult:
 def train(instance: Instance, h: int, rounds: int = TRAIN_ROUNDS, solver=None,
           init: np.ndarray | None = None) -> TwoLayerResult:
     """Look for W = B A of rank <= h separating the facts (see module docstring)."""
-    from .solve import decide
 
     if h < 1:
         raise InputError(f"hidden width h must be >= 1, got {h}")
@@ -236,7 +237,6 @@ def twolayer_capacity(model: str, d: int, h: int, seed: int, distribution: str =
                       trained: bool = True, solver=None, p_max: int | None = None) -> dict:
     """One row: full-rank, frozen-A (certified) and trained (certified lower bound)
     capacities of a d x d memory factored through width h."""
-    from .capacity import capacity_bisection, capacity_guess
 
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
@@ -284,7 +284,6 @@ def run_twolayer_task(task: TwoLayerTask, solver=None) -> dict:
 def run_twolayer_grid(models, d: int, widths, seeds: int, out, seed0: int = 0,
                       distribution: str = "gaussian", trained: bool = True, solver=None,
                       jobs=None, quiet=False):
-    from . import batch
 
     for h in widths:
         if h < 1:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analysis
+from feasibility.capacity.batch import write_csv_atomic
+from feasibility.science import analysis
 
 COLORS = {"coupled": "tab:blue", "decoupled": "tab:orange", "hebbian": "tab:green",
           "optimal": "tab:red"}
@@ -406,7 +407,6 @@ def make_figures(results) -> list[Path]:
     written = [path for figure in FIGURES if (path := figure(results)) is not None]
     claims = claims_table(results)
     if not claims.empty:
-        from .batch import write_csv_atomic
 
         write_csv_atomic(claims, results / "claims.csv")
         written.append(results / "claims.csv")

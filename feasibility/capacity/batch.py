@@ -23,15 +23,14 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .capacity import capacity_bisection, capacity_guess
-from .errors import InputError
-from .instances import MODELS, generate, load
+from feasibility.capacity.bisection import capacity_bisection, capacity_guess
+from feasibility.core.errors import InputError
+from feasibility.core.instances import MODELS, file_order, first_contested_prefix, generate, load
 
 #: per-seed capacity rows (documented in README.md, "CSV columns")
 CAPACITY_COLUMNS = ["model", "d", "seed", "distribution", "p_max", "p_star", "p_feasible",
@@ -102,16 +101,10 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None) -> dict:
             "solver": solver or "default"}
 
 
-def file_order(n: int, shuffle: int) -> np.ndarray:
-    """Shuffle k >= 1 is default_rng([k, 2]).permutation(n); 0 is file order."""
-    return np.arange(n) if shuffle == 0 else np.random.default_rng([shuffle, 2]).permutation(n)
-
-
 def run_file_task(task: FileTask, solver: str | None = None) -> dict:
     instance = load(task.path)
     ordered = instance.permuted(file_order(instance.n, task.shuffle))
     # shorter prefixes share one answer: nothing to separate, trivially stored
-    from .projection import first_contested_prefix
 
     result = capacity_bisection(ordered, guess=instance.n,
                                 p_min=first_contested_prefix(ordered), solver=solver)

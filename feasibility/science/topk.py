@@ -47,10 +47,13 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED
-from .errors import InputError
-from .instances import MODELS, Instance, generate
-from .tolerances import INFEASIBILITY_TOLERANCE, MARGIN_FLOOR
+from feasibility.capacity import batch
+from feasibility.capacity.bisection import bracket_search, capacity_guess, transfer_active_set
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
+from feasibility.core.errors import InputError
+from feasibility.core.instances import MODELS, Instance, generate
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MARGIN_FLOOR
+from feasibility.solvers.active_set import hebbian_memory
 
 #: relative slack allowed on the caps mu_ic <= (1/K) sum mu_i (float rounding);
 #: the upper bound is inflated by exactly what that slack can cost
@@ -293,7 +296,6 @@ def decide_tam(instance: Instance, criterion: Criterion | str = "tam:1",
     from (e.g. the final one of a smaller prefix); the decision's own final
     mask is in ``TamDecision.active``.
     """
-    from .solve import hebbian_memory
 
     if isinstance(criterion, str):
         criterion = parse_criterion(criterion)
@@ -384,7 +386,6 @@ TOPK_COLUMNS = ["model", "d", "seed", "criterion", "nested", "p_min", "p_max", "
 def tam_capacity(model: str, d: int, seed: int, criterion: Criterion | str,
                  distribution: str = "gaussian", p_max: int | None = None) -> dict:
     """Largest prefix p meeting the criterion (exact for top1 and tam:K, p > K)."""
-    from .capacity import bracket_search, capacity_guess, transfer_active_set
 
     if isinstance(criterion, str):
         criterion = parse_criterion(criterion)
@@ -439,7 +440,6 @@ def run_topk_task(task: TopkTask, solver=None) -> dict:
 
 def run_topk_grid(models, dims, seeds: int, criteria, out, seed0: int = 0,
                   distribution: str = "gaussian", jobs=None, quiet=False):
-    from . import batch
 
     parsed = [parse_criterion(c) for c in criteria]
     base = batch.capacity_tasks(models, dims, seeds, seed0, distribution)

@@ -19,18 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
-
-
-def _types():
-    from .cli import _finite, _int_list, _name_list
-
-    return _int_list, _name_list, _finite
+from feasibility.capacity import batch
+from feasibility.capacity.bisection import capacity_guess
+from feasibility.cli.options import finite, int_list, name_list
+from feasibility.core.errors import InputError
+from feasibility.core.instances import DISTRIBUTIONS, MODELS
+from feasibility.science import analysis, topk, twolayer
+from feasibility.science.figures import claims_table, make_figures, topk_table
+from feasibility.solvers.active_set import check_solver
 
 
 def add_parsers(sub) -> None:
-    int_list, name_list, finite = _types()
-
     def grid(p, d_default, seeds_default, d_list=True):
         p.add_argument("--model", type=name_list, default=["coupled", "decoupled"],
                        help="coupled, decoupled or both, comma-separated")
@@ -107,7 +106,6 @@ def _csv_out(path: str) -> Path:
 
 
 def _check_common(args):
-    from .instances import DISTRIBUTIONS, MODELS
 
     for model in getattr(args, "model", []) or []:
         if model not in MODELS:
@@ -123,7 +121,6 @@ def _check_common(args):
 
 
 def _default_p(d: int, p: int | None) -> int:
-    from .capacity import capacity_guess
 
     if d < 2:
         raise InputError(f"--d must be >= 2, got {d}")
@@ -139,7 +136,6 @@ def _check_rtol(rtol: float):
 
 
 def cmd_hebbian(args) -> int:
-    from . import analysis, batch
 
     _check_common(args)
     out = _csv_out(args.out)
@@ -153,7 +149,6 @@ def cmd_hebbian(args) -> int:
 
 
 def cmd_spectra(args) -> int:
-    from . import analysis, batch
 
     _check_common(args)
     _check_rtol(args.rtol)
@@ -182,7 +177,6 @@ def cmd_spectra(args) -> int:
 
 
 def cmd_mechanism(args) -> int:
-    from . import analysis, batch
 
     _check_common(args)
     _check_rtol(args.rtol)
@@ -203,7 +197,6 @@ def cmd_mechanism(args) -> int:
 
 
 def cmd_theory(args) -> int:
-    from . import analysis, batch
 
     out = _csv_out(args.out)
     frame = analysis.theory_table(args.d)
@@ -213,8 +206,6 @@ def cmd_theory(args) -> int:
 
 
 def cmd_twolayer(args) -> int:
-    from . import batch, twolayer
-    from .solve import check_solver
 
     _check_common(args)
     check_solver(args.solver)
@@ -230,7 +221,6 @@ def cmd_twolayer(args) -> int:
 
 
 def cmd_topk(args) -> int:
-    from . import topk
 
     _check_common(args)
     for criterion in args.criterion:
@@ -241,14 +231,12 @@ def cmd_topk(args) -> int:
     out = _csv_out(args.out)
     frame = topk.run_topk_grid(args.model, args.d, args.seeds, args.criterion, out,
                                args.seed0, args.distribution, args.jobs, args.quiet)
-    from .figures import topk_table
 
     print(topk_table(frame).round(3).to_string(index=False))
     return 0
 
 
 def cmd_figures(args) -> int:
-    from .figures import claims_table, make_figures
 
     results = Path(args.results)
     if not results.is_dir():

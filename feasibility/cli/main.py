@@ -7,50 +7,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .errors import FeasibilityError, InputError
+import feasibility.cli.science as science_cli
+from feasibility.capacity import batch
+from feasibility.capacity.projection import figure_path, run_dims_capacity
+from feasibility.capacity.spec import resolve_capacity_args
+from feasibility.cli.options import Parser, finite, int_list, name_list
+from feasibility.core.errors import FeasibilityError, InputError
+from feasibility.core.instances import DISTRIBUTIONS, generate, load, save
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
+from feasibility.solvers.active_set import check_solver, decide
+from feasibility.solvers.console import solver_output_to_stderr
+from feasibility.tools.audit import audit
+from feasibility.tools.embed import DEFAULT_MODEL, embed_file
 
 EXIT_BAD_INPUT = 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage block
-        raise InputError(f"{self.prog}: {message}")
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
-
-
-def _name_list(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="feasibility", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="feasibility", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     gen = sub.add_parser("generate", help="write a random instance as .npz")
     gen.add_argument("--model", required=True)
@@ -62,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="certified verdict on one instance file")
     check.add_argument("path")
-    check.add_argument("--margin", type=_finite, default=0.0,
+    check.add_argument("--margin", type=finite, default=0.0,
                        help="normalised margin kappa to reach (default 0: strict separation)")
     check.add_argument("--solver", default=None, help="ipm (default), clarabel, ecos, scs, highs")
     check.add_argument("--program", default=None, choices=["minnorm", "socp", "lp"])
-    check.add_argument("--tolerance", type=_finite, default=None)
+    check.add_argument("--tolerance", type=finite, default=None)
     check.add_argument("--json", action="store_true")
     check.add_argument("--save-weights", metavar="FILE.npy")
     check.add_argument("--save-certificate", metavar="FILE.npz")
@@ -76,16 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--spec", metavar="FILE.json",
                      help="read the options from a JSON specification (see instances/"
                           "small-grid.json); options given here override it")
-    cap.add_argument("--model", type=_name_list, default=None,
+    cap.add_argument("--model", type=name_list, default=None,
                      help="coupled (default), decoupled or both, comma-separated")
-    cap.add_argument("--d", type=_int_list, default=None, help="default 8,12,16")
+    cap.add_argument("--d", type=int_list, default=None, help="default 8,12,16")
     cap.add_argument("--seeds", type=int, default=None, help="default 8")
     cap.add_argument("--seed0", type=int, default=None, help="first seed (default 0)")
     cap.add_argument("--distribution", default=None, help="gaussian (default) or sphere")
     cap.add_argument("--file", help="bisect over the facts of this instance file instead")
     cap.add_argument("--shuffles", type=int, default=None,
                      help="with --file: also this many seeded orderings")
-    cap.add_argument("--dims", type=_int_list, default=None,
+    cap.add_argument("--dims", type=int_list, default=None,
                      help="with --file: capacity at each memory size d, projecting onto the "
                           "leading principal components (see feasibility/projection.py)")
     cap.add_argument("--out", default=None, help="CSV to write (required, here or in --spec)")
@@ -99,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="every installed solver on one instance, side by side")
     aud.add_argument("path")
-    aud.add_argument("--margin", type=_finite, default=0.0,
+    aud.add_argument("--margin", type=finite, default=0.0,
                      help="normalised margin kappa to reach (default 0: strict separation)")
     aud.add_argument("--json", action="store_true")
 
@@ -111,7 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="all-MiniLM-L6-v2 (default, bundled) or a local model directory")
     emb.add_argument("--batch-size", type=int, default=64)
 
-    from . import science_cli  # hebbian, spectra, mechanism, theory, twolayer, topk, figures
     science_cli.add_parsers(sub)
     return parser
 
@@ -125,7 +105,6 @@ def _save_npy(path: str, array: np.ndarray):
 
 
 def cmd_generate(args) -> int:
-    from .instances import generate, save
 
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
@@ -136,9 +115,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .instances import load
-    from .solve import check_solver, decide
-    from .tolerances import INFEASIBILITY_TOLERANCE
 
     instance = load(args.path)
     check_solver(args.solver, args.program)
@@ -173,9 +149,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_capacity(args) -> int:
-    from . import batch
-    from .solve import check_solver
-    from .spec import resolve_capacity_args
 
     args = resolve_capacity_args(args)  # --spec FILE, defaults, conflicts
     check_solver(args.solver)
@@ -196,7 +169,6 @@ def cmd_capacity(args) -> int:
         if args.shuffles < 0:
             raise InputError(f"--shuffles must be >= 0, got {args.shuffles}")
         if args.dims:
-            from .projection import figure_path, run_dims_capacity
             frame = run_dims_capacity(args.file, args.dims, args.shuffles, out, **common)
             print(frame.to_string(index=False))
             print(f"wrote {out} and {figure_path(out)}", file=sys.stderr)
@@ -207,7 +179,6 @@ def cmd_capacity(args) -> int:
     if args.dims:
         raise InputError("--dims needs --file (for random instances use --d)")
     tasks = batch.capacity_tasks(args.model, args.d, args.seeds, args.seed0, args.distribution)
-    from .instances import DISTRIBUTIONS
     if args.distribution not in DISTRIBUTIONS:
         raise InputError(f"unknown distribution {args.distribution!r}")
     frame = batch.run_capacity_grid(tasks, out, **common)
@@ -220,7 +191,6 @@ def cmd_capacity(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from .embed import DEFAULT_MODEL, embed_file
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -232,8 +202,6 @@ def cmd_embed(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from .audit import audit, solver_output_to_stderr
-    from .instances import load
 
     instance = load(args.path)
     with solver_output_to_stderr():
@@ -250,16 +218,7 @@ def cmd_audit(args) -> int:
 
 
 COMMANDS = {"generate": cmd_generate, "check": cmd_check, "capacity": cmd_capacity,
-            "embed": cmd_embed, "audit": cmd_audit}
-
-
-def _science_commands() -> dict:
-    from .science_cli import COMMANDS as science
-
-    return science
-
-
-COMMANDS.update(_science_commands())
+            "embed": cmd_embed, "audit": cmd_audit, **science_cli.COMMANDS}
 
 
 class Terminated(KeyboardInterrupt):

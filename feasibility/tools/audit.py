@@ -16,19 +16,16 @@ input), no solver needs to run and the record says so (``certified_by``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED
-from .errors import InputError
-from .instances import Instance
-from .solve import SOLVERS, decide, installed_solvers
-from .tolerances import INFEASIBILITY_TOLERANCE
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
+from feasibility.core.errors import InputError
+from feasibility.core.instances import Instance
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
+from feasibility.solvers.active_set import SOLVERS, decide, installed_solvers
 
 
 @dataclass(frozen=True)
@@ -148,28 +145,6 @@ class AuditReport:
             lines.append(f"agree: no run could certify a verdict "
                          f"({len(self.records)} undetermined)")
         return "\n".join(lines)
-
-
-@contextlib.contextmanager
-def solver_output_to_stderr():
-    """Send what native solvers print on file descriptor 1 (HiGHS prints a banner)
-    to stderr, so that stdout carries only the report (``audit --json | jq``)."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        try:
-            sys.stdout.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def solver_programs() -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from feasibility.core.errors import InputError
 
 MODELS = ("coupled", "decoupled")
 DISTRIBUTIONS = ("gaussian", "sphere")
@@ -413,3 +413,20 @@ def save(instance: Instance, path: str | os.PathLike) -> Path:
         np.savez(handle, **arrays)
     os.replace(tmp, path)
     return path
+
+
+def first_contested_prefix(instance: Instance) -> int:
+    """The smallest p whose prefix has two distinct answers.
+
+    Shorter prefixes share one answer: nothing to separate, no constraint,
+    trivially stored (and not an Instance). The bisection starts here.
+    """
+    differs = np.flatnonzero(instance.assignment != instance.assignment[0])
+    if len(differs) == 0:
+        raise InputError("all facts share one answer: nothing to separate")
+    return max(2, int(differs[0]) + 1)
+
+
+def file_order(n: int, shuffle: int) -> np.ndarray:
+    """Shuffle k >= 1 is default_rng([k, 2]).permutation(n); 0 is file order."""
+    return np.arange(n) if shuffle == 0 else np.random.default_rng([shuffle, 2]).permutation(n)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import InputError
+from feasibility.capacity.batch import EXECUTORS
+from feasibility.core.errors import InputError
+from feasibility.core.instances import DISTRIBUTIONS, MODELS
 
 #: what `capacity` uses when neither the command line nor a specification says
 DEFAULTS = {"model": ["coupled"], "d": [8, 12, 16], "seeds": 8, "seed0": 0,
@@ -56,8 +58,6 @@ def _name_list(value, where):
 
 def _check_value(key: str, value, where: str):
     """Type and range of one specification value; returns it normalised."""
-    from .batch import EXECUTORS
-    from .instances import DISTRIBUTIONS, MODELS
 
     def need(condition, expected):
         if not condition:

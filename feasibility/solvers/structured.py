@@ -59,10 +59,11 @@ import scipy.optimize as opt
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from . import certify
-from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
-from .instances import Instance
-from .tolerances import INFEASIBILITY_TOLERANCE, RANK_RTOL
+from feasibility.core import certify
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
+from feasibility.core.instances import Instance
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, RANK_RTOL
+from feasibility.solvers.selection import smallest_per_row
 
 #: ridge strengths (fractions of the largest singular value) tried by step 2;
 #: inf is the Hebbian end of the family. Ordered: most often decisive first.
@@ -502,7 +503,6 @@ def _multiclass_rows(u_x, assignment, rows, slots, m):
 def multiclass_lp(instance: Instance, white: Whitened, A_start: np.ndarray, deadline=None):
     """Step 4's LP on an active set: max tau s.t. (A_t(i) - A_j) u_i / nu >= tau,
     |A|_inf <= 1, tau <= 1. Returns (W, certificate), either may be None."""
-    from .solve import smallest_per_row
 
     m, r, n = instance.m, white.r_x, instance.n
     u_x, assignment = white.u_x, instance.assignment

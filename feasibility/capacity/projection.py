@@ -38,9 +38,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .instances import Instance, load
-from .tolerances import RANK_RTOL
+from feasibility.capacity import batch
+from feasibility.capacity.bisection import capacity_bisection, capacity_guess
+from feasibility.core.errors import InputError
+from feasibility.core.instances import Instance, file_order, first_contested_prefix, load
+from feasibility.core.tolerances import RANK_RTOL
 
 #: seeds per d when the Gaussian p_c has to be computed
 GAUSSIAN_SEEDS = 3
@@ -125,18 +127,6 @@ class DimTask:
         return (Path(self.path).name, str(self.d), str(self.shuffle))
 
 
-def first_contested_prefix(instance: Instance) -> int:
-    """The smallest p whose prefix has two distinct answers.
-
-    Shorter prefixes share one answer: nothing to separate, no constraint,
-    trivially stored (and not an Instance). The bisection starts here.
-    """
-    differs = np.flatnonzero(instance.assignment != instance.assignment[0])
-    if len(differs) == 0:
-        raise InputError("all facts share one answer: nothing to separate")
-    return max(2, int(differs[0]) + 1)
-
-
 def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
     """Random facts with the file's shape: the same n facts and the same answer
     of each fact (so the same sharing), Gaussian N(0, I/d) inputs and targets.
@@ -151,7 +141,6 @@ def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
 
 
 def _prefix_capacity(ordered: Instance, d: int, solver):
-    from .capacity import capacity_bisection, capacity_guess
 
     p_min = first_contested_prefix(ordered)
     guess = min(ordered.n, max(capacity_guess(d), p_min))
@@ -161,7 +150,6 @@ def _prefix_capacity(ordered: Instance, d: int, solver):
 def run_dim_task(task: DimTask, solver: str | None = None) -> dict:
     """Prefix capacity of the file projected to d components, in one ordering,
     and of its Gaussian surrogate (seed = the ordering's number) in the same order."""
-    from .batch import file_order
 
     instance = load(task.path)
     projection = Projection.fit(instance)
@@ -232,7 +220,6 @@ def measured_gaussian_p_c() -> dict[int, tuple[float, str]]:
 def gaussian_p_c(dims, out: Path, solver=None, jobs=None, executor="local", quiet=False,
                  seeds: int = GAUSSIAN_SEEDS) -> dict[int, tuple[float, str]]:
     """p_c at each d: measured if on file, else computed (resumably) beside `out`."""
-    from . import batch
 
     found = measured_gaussian_p_c()
     missing = [d for d in dims if d not in found and d >= 2]
@@ -261,7 +248,6 @@ def run_dims_capacity(path, dims, shuffles: int, out: Path, solver=None, jobs=No
                       executor: str = "local", quiet: bool = False,
                       gaussian: bool = True) -> pd.DataFrame:
     """One row per (d, ordering), with the Gaussian p_c beside it; CSV and figure."""
-    from . import batch
 
     dims = parse_dims(dims)
     instance = load(path)  # validate before any work

@@ -19,13 +19,15 @@ import cvxpy as cp
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import certify
-from .certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
-from .errors import InputError
-from .instances import Instance
-from .ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
-from .programs import PROGRAMS, ReducedInstance, restricted_program
-from .tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
+from feasibility.core import certify
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
+from feasibility.core.errors import InputError
+from feasibility.core.instances import Instance
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
+from feasibility.solvers import structured
+from feasibility.solvers.ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
+from feasibility.solvers.programs import PROGRAMS, ReducedInstance, restricted_program
+from feasibility.solvers.selection import smallest_per_row
 
 #: user-facing solver name -> (cvxpy name, programs it can certify, options);
 #: "ipm" is the project's structured interior-point method (feasibility/ipm.py)
@@ -142,16 +144,6 @@ class _Bracket:
 def hebbian_memory(instance: Instance) -> np.ndarray:
     """W_H = sum_i y_t(i) x_i^T: no solver, and the seed of the active set."""
     return instance.own_targets().T @ instance.inputs
-
-
-def smallest_per_row(values: np.ndarray, count: int, eligible: np.ndarray) -> np.ndarray:
-    """Boolean mask of up to `count` smallest eligible entries in each row."""
-    masked = np.where(eligible, values, np.inf)
-    count = min(count, values.shape[1])
-    idx = np.argpartition(masked, count - 1, axis=1)[:, :count]
-    picked = np.zeros_like(eligible)
-    np.put_along_axis(picked, idx, True, axis=1)
-    return picked & eligible
 
 
 def _restricted_ipm(instance, reduced, active, bracket, done, margin, tolerance):
@@ -315,7 +307,6 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     if not done(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
         # (feasibility/structured.py); it steps aside where it does not pay
-        from . import structured
 
         if structured.worth_trying(instance):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -24,9 +24,13 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special
 
-from .errors import InputError
-from .instances import DISTRIBUTIONS, MODELS, Instance, competitor_rows, generate
-from .tolerances import MARGIN_FLOOR
+from feasibility.capacity import batch
+from feasibility.capacity.bisection import capacity_guess
+from feasibility.core.certify import margin_lower_bound
+from feasibility.core.errors import InputError
+from feasibility.core.instances import DISTRIBUTIONS, MODELS, Instance, competitor_rows, generate
+from feasibility.core.tolerances import MARGIN_FLOOR
+from feasibility.solvers.active_set import hebbian_memory, max_margin
 
 # -- random families, streamed ------------------------------------------------------
 
@@ -238,7 +242,6 @@ def hebbian_capacity(model: str, d: int, seed: int, distribution: str = "gaussia
     one fails; the chunk that holds the first failure is finished, so the result
     also shows whether W_H separates again just after it.
     """
-    from .capacity import capacity_guess
 
     _check_family(model, d, seed, distribution)
     start = time.monotonic()
@@ -277,8 +280,6 @@ def hebbian_capacity(model: str, d: int, seed: int, distribution: str = "gaussia
 
 def hebbian_kappa(instance: Instance) -> float:
     """Normalised margin of W_H on a whole instance (the direct check)."""
-    from .certify import margin_lower_bound
-    from .solve import hebbian_memory
 
     value = margin_lower_bound(instance, hebbian_memory(instance))
     return -math.inf if value is None else value
@@ -292,7 +293,6 @@ def run_hebbian_task(task, solver=None) -> dict:
 def run_hebbian_grid(models, dims, seeds: int, out, seed0: int = 0,
                      distribution: str = "gaussian", jobs=None, quiet=False) -> pd.DataFrame:
     """Resumable CSV of Hebbian capacities, one row per (model, d, seed)."""
-    from . import batch
 
     tasks = batch.capacity_tasks(models, dims, seeds, seed0, distribution)
     return batch.run_tasks(tasks, out, HEBBIAN_COLUMNS, ["model", "d", "seed", "distribution"],
@@ -302,7 +302,6 @@ def run_hebbian_grid(models, dims, seeds: int, out, seed0: int = 0,
 
 
 def hebbian_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    from . import batch
 
     rows = []
     for (model, d), group in frame.groupby(["model", "d"], sort=False):
@@ -389,7 +388,6 @@ SPECTRA_COLUMNS = ["memory", "d", "p", "seed", "k", "sigma", "verdict", "kappa_l
 def _optimal_memory(instance: Instance, rtol: float, solver=None):
     """The max-margin W (= the minimum-norm W with all margins >= 1, rescaled),
     within relative `rtol` of kappa*, with its certified bracket."""
-    from .solve import max_margin
 
     decision = max_margin(instance, solver=solver, rtol=rtol)
     return decision
@@ -406,7 +404,6 @@ def spectra_rows(d: int, p: int, seed: int, distribution: str = "gaussian",
                  rtol: float = 1e-4, solver=None) -> list[dict]:
     """Singular values of the optimal W for both models and of W_H (the Hebbian
     memory is the same for both: they share inputs and targets)."""
-    from .solve import hebbian_memory
 
     rows = []
     for model in MODELS:
@@ -446,7 +443,6 @@ def mechanism_rows(model: str, d: int, p: int, seed: int, distribution: str = "g
     for W_H, both scaled to the Frobenius norm of W_H. ``threshold`` is the
     extreme-value estimate mean + std E[max of n standard normals] of the fact's
     n competitor scores."""
-    from .solve import hebbian_memory
 
     _check_family(model, d, seed, distribution)
     instance = generate(model, d, p, seed, distribution)

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .certify import FEASIBLE, INFEASIBLE
-from .instances import Instance
-from .solve import decide
+from feasibility.core.certify import FEASIBLE, INFEASIBLE
+from feasibility.core.instances import Instance
+from feasibility.solvers.active_set import decide
 
 
 @dataclass(frozen=True)

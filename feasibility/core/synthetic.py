@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .instances import Instance
+from feasibility.core.instances import Instance
 
 #: |mu|^2 relative to the unit-trace random part: mean cosine ~ 0.45
 COMMON = 0.9

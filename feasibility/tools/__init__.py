@@ -1,0 +1,1 @@
+"""Tools around the checker: the cross-solver audit and text embedding."""
