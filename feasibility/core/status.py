@@ -92,6 +92,11 @@ class RoundStatus:
     status: EngineStatus | str
     iterations: int | None = None
 
-    def __str__(self) -> str:
+    @property
+    def outcome(self) -> str:
+        """The status with its iteration count: 'optimal(23)', 'infeasible'."""
         count = "" if self.iterations is None else f"({self.iterations})"
-        return f"{self.solver}:{self.status}{count}"
+        return f"{self.status}{count}"
+
+    def __str__(self) -> str:
+        return f"{self.solver}:{self.outcome}"

@@ -49,7 +49,7 @@ class AuditRecord:
 
     def status_summary(self) -> str:
         """'optimal x3, infeasible' from the rounds' statuses."""
-        counts = Counter(str(round_.status) for round_ in self.statuses)
+        counts = Counter(round_.outcome for round_ in self.statuses)
         return ", ".join(f"{status} x{count}" if count > 1 else status
                          for status, count in counts.items()) or "-"
 
