@@ -1,5 +1,6 @@
 """`feasibility audit`: every installed solver and program, side by side; a clash is loud."""
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -8,7 +9,8 @@ import feasibility.tools.audit as audit_module
 from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate, save
 from feasibility.cli.main import main
 from feasibility.solvers.active_set import SOLVERS, installed_solvers
-from feasibility.tools.audit import audit, solver_programs
+from feasibility.core.status import EngineStatus, RoundStatus
+from feasibility.tools.audit import AuditRecord, audit, solver_programs
 
 
 def run(capsys, *argv):
@@ -30,13 +32,20 @@ def test_every_installed_solver_and_program_is_run():
                                            (("decoupled", 5, 16, 2), INFEASIBLE)])
 def test_certified_verdicts_agree_with_decide(args, verdict):
     instance = generate(*args)
+    start = time.monotonic()
     report = audit(instance)
-    assert decide(instance).verdict == verdict
+    wall = time.monotonic() - start
+    decision = decide(instance)
+    assert decision.verdict == verdict and decision.verify(instance)
     assert report.agree and report.verdict == verdict and report.disagreement() == ""
     assert report.consistent
     for record in report.records:
         assert record.verdict in (verdict, UNDETERMINED)
-        assert record.seconds >= 0
+        # each run is timed by itself: a share of the audit's wall time, not zero
+        # when its solver ran
+        assert 0 < record.seconds <= wall
+        assert record.statuses and all(s.solver == record.solver for s in record.statuses)
+    assert sum(record.seconds for record in report.records) <= wall
     assert report.margin_lower <= report.margin_upper + 1e-12
 
 
@@ -81,6 +90,15 @@ def test_undetermined_is_reported_not_a_disagreement(capsys, monkeypatch):
     assert "undetermined" in report.table().splitlines()[-1]
 
 
+def test_status_summary_counts_the_rounds():
+    rounds = (RoundStatus("clarabel", EngineStatus.OPTIMAL),) * 3 + (
+        RoundStatus("clarabel", EngineStatus.INFEASIBLE),)
+    record = AuditRecord("clarabel", "socp", rounds, UNDETERMINED, None, None, 0.1)
+    assert record.status_summary() == "optimal x3, infeasible"
+    ipm = replace(record, solver="ipm", statuses=(RoundStatus("ipm", EngineStatus.TARGET, 7),))
+    assert ipm.status_summary() == "target(7)" and ipm.row()["statuses"] == ["ipm:target(7)"]
+
+
 def test_a_solver_crash_is_recorded(monkeypatch):
     real = audit_module.decide
 
@@ -96,6 +114,8 @@ def test_a_solver_crash_is_recorded(monkeypatch):
     crashed = [r for r in report.records if r.solver == "ecos"]
     assert crashed and all(r.verdict == UNDETERMINED for r in crashed)
     assert "segfault averted" in crashed[0].reason
+    assert [str(s) for s in crashed[0].statuses] == ["ecos:exception"]
+    assert crashed[0].status_summary() == "exception"
     assert report.agree and report.verdict == INFEASIBLE
 
 

@@ -1,7 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 
-from feasibility import FEASIBLE, INFEASIBLE, decide, generate
+from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate
+from feasibility.solvers import structured
+from feasibility.solvers.structured import Evidence
 from feasibility.capacity.bisection import bracket_search, capacity_bisection, capacity_guess
 
 
@@ -21,8 +25,39 @@ def test_bisection_finds_the_exact_transition(model, seed):
 
 def test_bisection_without_active_set_reuse_agrees():
     full = generate("coupled", 7, 36, 2)
-    assert (capacity_bisection(full, guess=20).p_star
-            == capacity_bisection(full, guess=20, reuse_active_set=False).p_star)
+    reused = capacity_bisection(full, guess=20)
+    fresh = capacity_bisection(full, guess=20, reuse_active_set=False)
+    assert reused.status == fresh.status == "exact"
+    assert reused.p_star == fresh.p_star is not None
+    p = reused.p_star
+    assert decide(full.prefix(p)).verdict == FEASIBLE
+    assert decide(full.prefix(p + 1)).verdict == INFEASIBLE
+
+
+def test_the_fast_path_is_skipped_above_a_prefix_where_it_failed(monkeypatch):
+    """Once the structured fast path failed at some p, larger prefixes of the same
+    facts do not pay for it again; smaller ones still try it."""
+    calls = []
+
+    def undecided(instance, margin, tolerance, time_limit):
+        calls.append(instance.n)
+        return Evidence(UNDETERMINED, "", None, None, 0.0)
+
+    monkeypatch.setattr(structured, "worth_trying", lambda instance: True)
+    monkeypatch.setattr(structured, "fast_path", undecided)
+    full = generate("coupled", 6, 30, 3)
+    result = capacity_bisection(full, guess=20)   # infeasible at 20: walks down, then up
+    probed = [probe.p for probe in result.probes]
+    assert calls[:2] == probed[:2] == [20, 19]       # below a failure: tried again
+    assert set(calls) < set(probed)                   # above one: skipped
+    failed_at = math.inf
+    for p in probed:                                  # called exactly where no failure sits below
+        assert (p in calls) == (p < failed_at)
+        if p in calls:
+            failed_at = min(failed_at, p)
+    assert result.status == "exact"
+    assert decide(full.prefix(result.p_star), fast_path=False).verdict == FEASIBLE
+    assert decide(full.prefix(result.p_star + 1), fast_path=False).verdict == INFEASIBLE
 
 
 def test_capacity_censored_when_everything_fits():

@@ -10,6 +10,8 @@ from feasibility.solvers.structured import Whitened, fast_path
 
 
 def assert_certified(instance, evidence):
+    """The fast path's W and certificate recomputed, and the verdict they give."""
+    assert evidence.verify(instance)
     if evidence.verdict == FEASIBLE:
         assert certify.margin_lower_bound(instance, evidence.weights) > certify.MARGIN_FLOOR
     elif evidence.verdict == INFEASIBLE:
@@ -89,13 +91,40 @@ def test_multiclass_lp_on_overlapping_classes_in_few_dimensions():
     assert_certified(inst, evidence)
 
 
-@pytest.mark.parametrize("model,p", [("coupled", 12), ("coupled", 24), ("coupled", 30)])
-def test_fast_path_agrees_with_the_active_set(model, p):
-    inst = generate(model, 8, p, seed=0)
+def parallel_pair(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((12, 8))
+    X[7] = 0.5 * X[2]
+    return Instance(X, rng.standard_normal((12, 8)))
+
+
+@pytest.mark.parametrize("instance,method", [
+    (generate("coupled", 8, 12, seed=0), "ridge(a=0,b=0)"),   # inputs nearly independent
+    (generate("coupled", 8, 24, seed=0), "softmax"),           # 24 facts in 8 dimensions
+    (parallel_pair(9), "parallel-inputs"),
+])
+def test_fast_path_agrees_with_the_active_set(instance, method):
+    """The fast path decides these (no 'undetermined' escape), and the active set
+    without it certifies the same verdict."""
+    evidence = fast_path(instance)
+    assert evidence.verdict != UNDETERMINED and evidence.method == method
+    assert_certified(instance, evidence)
+    decision = decide(instance, fast_path=False)
+    assert decision.verdict == evidence.verdict and decision.verify(instance)
+    assert decision.fast_path == "not_tried"
+
+
+def test_an_undecided_fast_path_still_gives_certified_bounds():
+    """Coupled d=8, p=30 is infeasible; the fast path's softmax finds no W: its
+    bounds must still bracket what the active set certifies."""
+    inst = generate("coupled", 8, 30, seed=0)
     evidence = fast_path(inst)
-    assert_certified(inst, evidence)
-    if evidence.verdict != UNDETERMINED:
-        assert decide(inst).verdict == evidence.verdict
+    assert evidence.verdict == UNDETERMINED and evidence.method == ""
+    assert evidence.verify(inst)
+    decision = decide(inst, fast_path=False)
+    assert decision.verdict == INFEASIBLE and decision.verify(inst)
+    if evidence.margin_lower is not None:
+        assert evidence.margin_lower <= decision.margin_upper
 
 
 def test_many_to_one_agrees_with_the_active_set():
@@ -111,6 +140,7 @@ def test_decide_uses_the_fast_path_where_it_pays_and_falls_back():
     assert structured.worth_trying(inst) and not structured.worth_trying(generate("coupled", 8, 20, 0))
     decision = decide(inst)
     assert decision.verdict == FEASIBLE and decision.solver == "structured"
+    assert decision.fast_path == "decided" and decision.verify(inst)
     assert certify.margin_lower_bound(inst, decision.weights) == pytest.approx(
         decision.margin_lower)
     # without it the active set reaches the same verdict
@@ -122,5 +152,21 @@ def test_decide_uses_the_fast_path_where_it_pays_and_falls_back():
 
 
 def test_decoupled_instances_are_left_to_the_active_set():
-    inst = generate("decoupled", 6, 10, 0)
-    assert fast_path(inst).verdict in (UNDETERMINED, INFEASIBLE)
+    """Only step 1 (zero constraints) applies to explicit competitors: no W, no
+    certificate otherwise, and decide does not even try it."""
+    inst = generate("decoupled", 24, 40, 0)
+    twin = generate("coupled", 24, 40, 0)                 # same size: worth trying
+    assert structured.worth_trying(twin) and not structured.worth_trying(inst)
+    small = generate("decoupled", 6, 10, 0)
+    evidence = fast_path(small)
+    assert evidence.verdict == UNDETERMINED and evidence.steps == ()
+    assert evidence.weights is None and evidence.certificate is None
+    decision = decide(small)
+    assert decision.fast_path == "not_tried" and decision.verify(small)
+    # a zero input is a zero constraint: the one thing it proves for them
+    X = small.inputs.copy()
+    X[3] = 0
+    zero = Instance(X, small.targets, competitors=small.competitors)
+    evidence = fast_path(zero)
+    assert evidence.verdict == INFEASIBLE and evidence.method == "zero-constraint"
+    assert_certified(zero, evidence)

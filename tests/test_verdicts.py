@@ -10,28 +10,18 @@ from feasibility import (
     installed_solvers,
     max_margin,
 )
-from feasibility.core.certify import FarkasCertificate, margin_lower_bound, margin_upper_bound
-from feasibility.core.tolerances import MARGIN_FLOOR
-from feasibility.solvers.active_set import SOLVERS
+from feasibility.core.certify import (
+    FarkasCertificate,
+    margin_lower_bound,
+    margin_upper_bound,
+    zero_constraint_certificate,
+)
+from feasibility.solvers.active_set import SOLVERS, hebbian_memory
 
 
 def assert_certified(instance, decision):
-    """Re-check the evidence from scratch, outside the solver and the Decision."""
-    if decision.verdict == FEASIBLE:
-        W = decision.weights
-        assert W.shape == (instance.d_out, instance.d_in)
-        Z = instance.inputs @ W.T
-        own = np.einsum("ij,ij->i", Z, instance.own_targets())
-        for i in range(instance.n):
-            others = (instance.competitors[i] if instance.decoupled else
-                      np.delete(instance.targets, instance.assignment[i], axis=0))
-            assert np.all(own[i] - others @ Z[i] > 0)
-        assert margin_lower_bound(instance, W) == pytest.approx(decision.margin_lower)
-        assert decision.margin_lower > MARGIN_FLOOR
-    elif decision.verdict == INFEASIBLE:
-        cert = decision.certificate
-        assert np.all(cert.weights >= 0) and cert.weights.sum() == pytest.approx(1)
-        assert margin_upper_bound(instance, cert) <= decision.tolerance + decision.margin
+    """Re-check the evidence from scratch, outside the solver (Decision.verify)."""
+    assert decision.verify(instance), decision.evidence_problems(instance)
 
 
 def test_orthonormal_inputs_are_feasible(orthonormal_instance):
@@ -50,16 +40,20 @@ def test_duplicate_targets_are_proved_infeasible():
     rng = np.random.default_rng(0)
     Y = rng.standard_normal((4, 3))
     Y[2] = Y[0]
-    decision = decide(Instance(rng.standard_normal((4, 3)), Y))
+    inst = Instance(rng.standard_normal((4, 3)), Y)
+    decision = decide(inst)
     assert decision.verdict == INFEASIBLE
     assert decision.margin_upper == 0.0
+    assert_certified(inst, decision)
 
 
 def test_zero_input_is_proved_infeasible():
     X = np.eye(4)
     X[1] = 0
-    decision = decide(Instance(X, np.eye(4)))
+    inst = Instance(X, np.eye(4))
+    decision = decide(inst)
     assert decision.verdict == INFEASIBLE
+    assert_certified(inst, decision)
 
 
 def test_hand_made_certificate_bounds():
@@ -109,21 +103,54 @@ def test_lp_and_socp_agree_on_positive_margin():
             assert socp.margin_lower > 0
 
 
-SMALL = [generate("coupled", 5, p, s) for p, s in [(8, 0), (12, 1), (16, 2)]] + \
-        [generate("decoupled", 5, p, s) for p, s in [(8, 3), (13, 4)]]
+# -- known answers, by construction, that the Hebbian memory does not decide -------------
+def vertex_targets(n, d_in, d_out, seed):
+    """Feasible: linearly independent inputs make each z_i = W x_i free, and distinct
+    unit targets are each a vertex of their hull (y_t.y_t > y_t.y_j). The inputs are
+    strongly correlated, so the Hebbian memory fails and a solver must work."""
+    rng = np.random.default_rng(seed)
+    X = 1.0 + 0.3 * rng.standard_normal((n, d_in))
+    Y = rng.standard_normal((n, d_out))
+    return Instance(X, Y / np.linalg.norm(Y, axis=1, keepdims=True))
+
+
+def parallel_inputs(seed):
+    """Infeasible: x_4 = 2.5 x_1 with different targets (lambda = 1/2 on the
+    opposite constraints (1, 4) and (4, 1) sums to 0); no zero constraint."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((8, 5))
+    X[4] = 2.5 * X[1]
+    return Instance(X, rng.standard_normal((8, 5)))
+
+
+def target_inside_hull(seed):
+    """Infeasible: orthonormal inputs, y_3 = (y_0 + y_1)/2 cannot beat both."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    Y = rng.standard_normal((6, 3))
+    Y[3] = (Y[0] + Y[1]) / 2
+    return Instance(q[:6], Y)
+
+
+KNOWN = [(vertex_targets(10, 12, 3, 0), FEASIBLE), (vertex_targets(30, 40, 4, 1), FEASIBLE),
+         (parallel_inputs(1), INFEASIBLE), (target_inside_hull(2), INFEASIBLE)]
+
+
+def test_the_known_answers_need_a_solver():
+    for inst, _ in KNOWN:
+        assert margin_lower_bound(inst, hebbian_memory(inst)) < 0
+        assert zero_constraint_certificate(inst) is None
 
 
 @pytest.mark.parametrize("solver", sorted(SOLVERS))
-def test_every_installed_solver_agrees_with_the_certified_verdict(solver):
+def test_every_installed_solver_certifies_the_known_answers(solver):
     if solver not in installed_solvers():
         pytest.skip(f"{solver} not installed")
-    reference = [decide(inst).verdict for inst in SMALL]
-    for inst, expected in zip(SMALL, reference):
+    for inst, expected in KNOWN:
         decision = decide(inst, solver=solver, escalate=False)
-        assert decision.verdict in (expected, "undetermined")
+        assert decision.verdict == expected, decision.reason
+        assert decision.solver == solver and decision.statuses  # its own evidence
         assert_certified(inst, decision)
-        if solver in ("clarabel", "ecos"):
-            assert decision.verdict == expected
 
 
 def test_margin_above_kappa_star_is_infeasible():

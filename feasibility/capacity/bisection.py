@@ -18,6 +18,7 @@ import numpy as np
 
 from feasibility.core.certify import FEASIBLE, INFEASIBLE
 from feasibility.core.instances import Instance
+from feasibility.core.status import CapacityStatus, FastPath, Verdict
 from feasibility.solvers.active_set import decide
 
 
@@ -26,7 +27,7 @@ class Probe:
     """One certified decision on the prefix of size p."""
 
     p: int
-    verdict: str
+    verdict: Verdict
     margin_lower: float | None
     margin_upper: float | None
     solver: str
@@ -41,7 +42,7 @@ class CapacityResult:
     p_star: int | None
     p_feasible: int
     p_infeasible: int | None
-    status: str  # exact | at_least_p_max | undetermined
+    status: CapacityStatus
     kappa_at_p_star: float | None
     probes: tuple[Probe, ...] = field(repr=False)
     seconds: float = 0.0
@@ -57,19 +58,36 @@ class CapacityResult:
         return [asdict(probe) for probe in self.probes]
 
 
+#: capacity_guess's c(d) = ASYMPTOTE + EXCESS (EXCESS_AT / d)^EXCESS_POWER: the
+#: asymptote p_c ln p_c / d^2 -> 1/2 (Giorlandino, Goldt, Maillard 2026) plus a
+#: finite-size excess fitted to the measured coupled ratios (1.06 at d = 16,
+#: 0.96 at 32, 0.89 at 64, 0.86 at 96; decoupled 1-3% lower)
+GUESS_ASYMPTOTE = 0.5
+GUESS_EXCESS, GUESS_EXCESS_AT, GUESS_EXCESS_POWER = 0.56, 16.0, 0.25
+#: Newton steps on p ln p = target: quadratic convergence from target/ln(target)
+#: needs ~5; the cap only bounds a pathological d
+GUESS_NEWTON_STEPS = 50
+#: the smallest instance has two facts
+SMALLEST_P = 2
+#: the first step of the walk from the guess is guess / FIRST_STEP_DIVISOR:
+#: ~1.5% of p, about the spread of p* between seeds at d = 64 and 96
+FIRST_STEP_DIVISOR = 64
+
+
 def capacity_guess(d: int) -> int:
     """A starting point for the search: the p solving p ln p = c(d) d^2.
 
     c(d) = 1/2 + 0.56 (16/d)^0.25 follows the measured coupled p_c ln p_c / d^2
-    (1.06 at d = 16, 0.96 at 32, 0.89 at 64, 0.86 at 96; decoupled 1-3% lower)
-    down to the asymptote 1/2. Only the number of probes depends on it, never
-    the answer.
+    down to the asymptote 1/2 (see GUESS_ASYMPTOTE). Only the number of probes
+    depends on it, never the answer.
     """
-    target = (0.5 + 0.56 * (16.0 / max(d, 1)) ** 0.25) * float(d) ** 2
-    p = max(target / max(math.log(max(target, 3.0)), 1.0), 2.0)
-    for _ in range(50):  # Newton on p ln p - target
-        p = max(p - (p * math.log(p) - target) / (math.log(p) + 1.0), 2.0)
-    return max(int(round(p)), 2)
+    ratio = GUESS_ASYMPTOTE + GUESS_EXCESS * (GUESS_EXCESS_AT / max(d, 1)) ** GUESS_EXCESS_POWER
+    target = ratio * float(d) ** 2
+    # start at target / ln(target), ln taken at >= 3 so that it is >= 1
+    p = max(target / max(math.log(max(target, 3.0)), 1.0), float(SMALLEST_P))
+    for _ in range(GUESS_NEWTON_STEPS):  # Newton on p ln p - target
+        p = max(p - (p * math.log(p) - target) / (math.log(p) + 1.0), float(SMALLEST_P))
+    return max(int(round(p)), SMALLEST_P)
 
 
 def transfer_active_set(active: np.ndarray | None, instance: Instance) -> np.ndarray | None:
@@ -84,7 +102,7 @@ def transfer_active_set(active: np.ndarray | None, instance: Instance) -> np.nda
 
 
 def bracket_search(probe, p_min: int, p_max: int, guess: int, step: int
-                   ) -> tuple[int, int | None, str]:
+                   ) -> tuple[int, int | None, CapacityStatus]:
     """Largest p in [p_min, p_max] with probe(p) == FEASIBLE, for a monotone probe.
 
     Walks from the guess in doubling steps (the first one `step`) until the
@@ -101,7 +119,7 @@ def bracket_search(probe, p_min: int, p_max: int, guess: int, step: int
         if verdict == FEASIBLE:
             lower = p
             if p == p_max:
-                return lower, upper, "at_least_p_max"
+                return lower, upper, CapacityStatus.AT_LEAST_P_MAX
             if upper is not None:
                 break
             p = min(p + step, p_max)
@@ -111,7 +129,7 @@ def bracket_search(probe, p_min: int, p_max: int, guess: int, step: int
                 break
             p = max(p - step, p_min)
         else:
-            return lower, upper, "undetermined"
+            return lower, upper, CapacityStatus.UNDETERMINED
         step *= 2
     while upper - lower > 1:
         p = (lower + upper) // 2
@@ -121,11 +139,11 @@ def bracket_search(probe, p_min: int, p_max: int, guess: int, step: int
         elif verdict == INFEASIBLE:
             upper = p
         else:
-            return lower, upper, "undetermined"
-    return lower, upper, "exact"
+            return lower, upper, CapacityStatus.UNDETERMINED
+    return lower, upper, CapacityStatus.EXACT
 
 
-def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
+def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SMALLEST_P,
                        solver: str | None = None, margin: float = 0.0,
                        reuse_active_set: bool = True, on_probe=None, **decide_kwargs
                        ) -> CapacityResult:
@@ -146,13 +164,13 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
     # failed at some p it is not tried again at larger p (saves ~10 s a probe at d = 64)
     fast_path_failed_at = math.inf
 
-    def probe(p: int) -> str:
+    def probe(p: int) -> Verdict:
         nonlocal active, fast_path_failed_at
         instance = full.prefix(p)
         decision = decide(instance, margin, solver,
                           active=transfer_active_set(active, instance) if reuse_active_set and stable
                           else None, fast_path=p < fast_path_failed_at, **decide_kwargs)
-        if "structured/none" in decision.solvers_tried:
+        if decision.fast_path == FastPath.UNDECIDED:
             fast_path_failed_at = min(fast_path_failed_at, p)
         if decision.weights is not None or decision.certificate is not None:
             active = _grow(active, instance, decision)
@@ -164,11 +182,9 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = 2,
             on_probe(record)
         return decision.verdict
 
-    # first step ~1.5% of p: about the spread of p* between seeds at d = 64 and 96
-    lower, upper, status = bracket_search(probe, p_min, p_max, guess, max(1, guess // 64))
-    p_star = lower if status == "exact" else None
-    if status == "at_least_p_max":
-        p_star = None
+    lower, upper, status = bracket_search(probe, p_min, p_max, guess,
+                                          max(1, guess // FIRST_STEP_DIVISOR))
+    p_star = lower if status == CapacityStatus.EXACT else None
     return CapacityResult(p_star, lower, upper, status, kappa.get(lower), tuple(probes),
                           time.monotonic() - start)
 

@@ -41,7 +41,13 @@ import pandas as pd
 from feasibility.capacity import batch
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core.errors import InputError
-from feasibility.core.instances import Instance, file_order, first_contested_prefix, load
+from feasibility.core.instances import (
+    SURROGATE_STREAM,
+    Instance,
+    file_order,
+    first_contested_prefix,
+    load,
+)
 from feasibility.core.tolerances import RANK_RTOL
 
 #: seeds per d when the Gaussian p_c has to be computed
@@ -131,10 +137,11 @@ def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
     """Random facts with the file's shape: the same n facts and the same answer
     of each fact (so the same sharing), Gaussian N(0, I/d) inputs and targets.
 
-    Drawn from default_rng([seed, 3, d_in, d_out]) for the whole file at once,
+    Drawn from default_rng([seed, SURROGATE_STREAM, d_in, d_out]) for the whole
+    file at once (see core.instances for the table of streams),
     so its prefixes are nested like the file's.
     """
-    rng = np.random.default_rng([seed, 3, d_in, d_out])
+    rng = np.random.default_rng([seed, SURROGATE_STREAM, d_in, d_out])
     inputs = rng.standard_normal((instance.n, d_in)) / np.sqrt(d_in)
     targets = rng.standard_normal((instance.m, d_out)) / np.sqrt(d_out)
     return Instance(inputs, targets, instance.assignment, None, name=f"{instance.name}-random")

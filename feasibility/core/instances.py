@@ -26,8 +26,31 @@ MODELS = ("coupled", "decoupled")
 DISTRIBUTIONS = ("gaussian", "sphere")
 NPZ_KEYS = {"inputs", "targets", "assignment", "competitors"}
 
-# Distinct stream tags so inputs/targets and competitors never share a stream.
-_FACT_STREAM, _COMPETITOR_STREAM = 0, 1
+# -- RNG streams: every random draw of the package, in one table --------------
+# Each draw comes from np.random.default_rng([key, TAG, ...]); the tag, the
+# second word, keeps the purposes apart. NumPy's SeedSequence pads a short key
+# with zeros ([k, 2] draws what [k, 2, 0, 0] draws), so two keys can coincide
+# only where their tags do. Changing any value here changes committed results.
+#: generate: x_i then y_i of fact i, from [seed, 0, d, i]
+FACT_STREAM = 0
+#: generate, decoupled model: c_i1, c_i2, ... of fact i, from [seed, 1, d, i]
+COMPETITOR_STREAM = 1
+#: file_order: the shuffle k >= 1 of a file's facts, from [k, 2]
+SHUFFLE_STREAM = 2
+#: science.twolayer: the frozen first layer, from [seed, 3, d_in, h]
+TWOLAYER_STREAM = 3
+#: capacity.projection: random facts of a file's shape, from [shuffle, 3, d_in, d_out].
+#: The same tag as TWOLAYER_STREAM (kept: results/twolayer.csv and the *-dims.csv
+#: reproduce from it). The two keys coincide when h = d_out and seed = shuffle;
+#: they cannot collide in a run: the first layer is drawn only by the twolayer
+#: experiment, the surrogate only by a file's dims run, no command does both, and
+#: each is independent of what it meets (facts: tags 0 and 1; a file: no RNG).
+SURROGATE_STREAM = 3
+#: core.synthetic.embedding_like: spectra and draws, from [seed, 7, d, n, answers]
+EMBEDDING_LIKE_STREAM = 7
+RNG_STREAMS = {"fact": FACT_STREAM, "competitor": COMPETITOR_STREAM,
+               "shuffle": SHUFFLE_STREAM, "twolayer": TWOLAYER_STREAM,
+               "surrogate": SURROGATE_STREAM, "embedding_like": EMBEDDING_LIKE_STREAM}
 
 
 #: Entries must be 0 or have magnitude in [MIN_MAGNITUDE, MAX_MAGNITUDE] (per
@@ -259,7 +282,7 @@ def competitor_rows(d: int, seed: int, i: int, k: int,
     """The first k decoupled competitors of fact i (k x d), from fact i's own
     stream: what ``generate('decoupled', ...)`` holds, without building the whole
     instance (p x p x d floats is 3.5 GB at d = 256, p = 1300)."""
-    return _draw(np.random.default_rng([seed, _COMPETITOR_STREAM, d, i]), (k, d), d,
+    return _draw(np.random.default_rng([seed, COMPETITOR_STREAM, d, i]), (k, d), d,
                  distribution)
 
 
@@ -287,7 +310,7 @@ def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussia
     Y = np.empty((p, d))
     C = np.empty((p, p - 1, d)) if model == "decoupled" else None
     for i in range(p):
-        fact = _draw(np.random.default_rng([seed, _FACT_STREAM, d, i]), (2, d), d, distribution)
+        fact = _draw(np.random.default_rng([seed, FACT_STREAM, d, i]), (2, d), d, distribution)
         X[i], Y[i] = fact
         if C is not None:
             C[i] = competitor_rows(d, seed, i, p - 1, distribution)
@@ -429,4 +452,5 @@ def first_contested_prefix(instance: Instance) -> int:
 
 def file_order(n: int, shuffle: int) -> np.ndarray:
     """Shuffle k >= 1 is default_rng([k, 2]).permutation(n); 0 is file order."""
-    return np.arange(n) if shuffle == 0 else np.random.default_rng([shuffle, 2]).permutation(n)
+    return np.arange(n) if shuffle == 0 else np.random.default_rng(
+        [shuffle, SHUFFLE_STREAM]).permutation(n)

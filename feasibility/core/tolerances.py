@@ -21,3 +21,9 @@ RANK_RTOL = 1e-10
 
 #: Cutting-plane loop: at most this many restricted solves per verdict.
 MAX_ACTIVE_SET_ROUNDS = 60
+
+#: A Farkas certificate's weights must sum to 1 within this (absolute): the
+#: bound ||sum lambda a_hat|| scales with sum(lambda), so weights summing to s
+#: would understate kappa*'s bound by the factor s. 1e-12 leaves room for the
+#: rounding of normalising ~1e4 duals (~K eps) and nothing more.
+CERTIFICATE_SUM_ATOL = 1e-12

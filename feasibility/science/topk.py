@@ -49,10 +49,11 @@ import scipy.sparse as sp
 
 from feasibility.capacity import batch
 from feasibility.capacity.bisection import bracket_search, capacity_guess, transfer_active_set
-from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED, CertifiedBracket
 from feasibility.core.errors import InputError
 from feasibility.core.instances import MODELS, Instance, generate
-from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MARGIN_FLOOR
+from feasibility.core.status import CapacityStatus, Verdict
+from feasibility.core.tolerances import CERTIFICATE_SUM_ATOL, INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import hebbian_memory
 
 #: relative slack allowed on the caps mu_ic <= (1/K) sum mu_i (float rounding);
@@ -62,6 +63,17 @@ CAP_SLACK = 1e-12
 MAX_ROUNDS = 40
 #: competitors per input beyond K in the first active set, and added per round
 EXTRA_INITIAL, EXTRA_ADDED = 4, 4
+#: ... or K/EXTRA_ADDED_SHARE of them when that is more (long tails need more)
+EXTRA_ADDED_SHARE = 4
+#: bisection steps on the capped-simplex projection's threshold: the bracket
+#: starts at most max(v) - min(v) + cap wide and halves each step, 2^-100 of it
+#: is below float64 resolution
+CAPPED_SIMPLEX_STEPS = 100
+#: tam_capacity's default p_max: this many times capacity_guess(d), room for
+#: tam:K's capacity, which grows to ~d^2 (Barnfield et al. 2026) instead of d^2/ln
+P_MAX_OVER_GUESS = 12
+#: its first step is guess / FIRST_STEP_DIVISOR (coarser than top-1's: fewer seeds)
+FIRST_STEP_DIVISOR = 8
 
 
 @dataclass(frozen=True)
@@ -159,7 +171,7 @@ def tam_upper_bound(instance: Instance, certificate: TamCertificate | None,
     if certificate is None or len(certificate.weights) == 0:
         return None
     rows, slots, mu = certificate.rows, certificate.slots, certificate.weights
-    if np.any(mu < 0) or not np.isclose(mu.sum(), 1.0, rtol=0, atol=1e-12):
+    if np.any(mu < 0) or not np.isclose(mu.sum(), 1.0, rtol=0, atol=CERTIFICATE_SUM_ATOL):
         return None
     mask = instance.slot_mask()
     if not mask[rows, slots].all() or len(set(zip(rows.tolist(), slots.tolist()))) != len(rows):
@@ -182,7 +194,7 @@ def tam_upper_bound(instance: Instance, certificate: TamCertificate | None,
 def _project_capped_simplex(v: np.ndarray, cap: float) -> np.ndarray:
     """Euclidean projection of v onto {0 <= w <= cap, sum w = 1} (needs cap * len >= 1)."""
     lo, hi = v.min() - cap, v.max()
-    for _ in range(100):
+    for _ in range(CAPPED_SIMPLEX_STEPS):
         theta = 0.5 * (lo + hi)
         if np.clip(v - theta, 0.0, cap).sum() > 1.0:
             lo = theta
@@ -214,10 +226,25 @@ def certificate_from_duals(instance: Instance, rows, slots, duals,
     return TamCertificate(rows[keep], slots[keep], mu)
 
 
+class TamBracket(CertifiedBracket):
+    """The certified bracket on kappa*_tam: the record of certify.CertifiedBracket
+    with the TAM bounds of this module (a different kappa, the same evidence)."""
+
+    def __init__(self, instance: Instance, criterion: Criterion):
+        super().__init__(instance)
+        self.criterion = criterion
+
+    def lower_bound(self, W, scaled=None) -> float | None:
+        return tam_lower_bound(self.instance, W, self.criterion)
+
+    def upper_bound(self, certificate) -> float | None:
+        return tam_upper_bound(self.instance, certificate, self.criterion)
+
+
 # -- the solver side -------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class TamDecision:
-    verdict: str
+    verdict: Verdict
     criterion: str
     margin_lower: float | None
     margin_upper: float | None
@@ -303,29 +330,16 @@ def decide_tam(instance: Instance, criterion: Criterion | str = "tam:1",
     mask = instance.slot_mask()
     counts = mask.sum(axis=1)
     ks = criterion.tail(counts)
-    lower = upper = None
-    best_W = best_cert = None
+    bracket = TamBracket(instance, criterion)
     W = hebbian_memory(instance)
     rounds = 0
     reason = ""
 
-    def offer(W_new, cert_new):
-        nonlocal lower, upper, best_W, best_cert
-        value = tam_lower_bound(instance, W_new, criterion)
-        if value is not None and (lower is None or value > lower):
-            lower, best_W = value, W_new
-        value = tam_upper_bound(instance, cert_new, criterion)
-        if value is not None and (upper is None or value < upper):
-            upper, best_cert = value, cert_new
-
     def verdict():
-        if lower is not None and lower > MARGIN_FLOOR:
-            return FEASIBLE
-        if upper is not None and upper <= tolerance:
-            return INFEASIBLE
-        return UNDETERMINED
+        # margin 0: feasible needs lower > MARGIN_FLOOR, infeasible upper <= tolerance
+        return bracket.verdict(0.0, tolerance)
 
-    offer(W, None)
+    bracket.offer_weights(W, "hebbian")
     _, scores = _scores(instance, W)
     order = np.argsort(-scores, axis=1)
     start_mask = np.zeros_like(mask)
@@ -343,11 +357,12 @@ def decide_tam(instance: Instance, criterion: Criterion | str = "tam:1",
         if status is None:
             reason = "ECOS and Clarabel both failed on the restricted problem"
             break
-        cert = None
         if tail.dual_value is not None:
-            cert = certificate_from_duals(instance, rows, slots, tail.dual_value, criterion)
+            bracket.offer_certificate(
+                certificate_from_duals(instance, rows, slots, tail.dual_value, criterion),
+                status)
         W = None if Wv.value is None else np.array(Wv.value)
-        offer(W, cert)
+        bracket.offer_weights(W, status)
         if verdict() != UNDETERMINED or W is None:
             if W is None:
                 reason = f"{status} returned status {problem.status}"
@@ -356,7 +371,7 @@ def decide_tam(instance: Instance, criterion: Criterion | str = "tam:1",
         _, scores = _scores(instance, W)
         order = np.argsort(-scores, axis=1)
         grown = active.copy()
-        take = np.minimum(ks + np.maximum(EXTRA_ADDED, ks // 4), counts)
+        take = np.minimum(ks + np.maximum(EXTRA_ADDED, ks // EXTRA_ADDED_SHARE), counts)
         for i in range(instance.n):
             grown[i, order[i, :take[i]]] = True
         grown &= mask
@@ -366,16 +381,16 @@ def decide_tam(instance: Instance, criterion: Criterion | str = "tam:1",
         active = grown
     final = verdict()
     if final == FEASIBLE:
-        reason = f"W with normalised TAM margin {lower:.3e} (recomputed in numpy)"
+        reason = f"W with normalised TAM margin {bracket.lower:.3e} (recomputed in numpy)"
     elif final == INFEASIBLE:
-        reason = (f"capped-simplex certificate with norm {upper:.3e} <= tolerance "
+        reason = (f"capped-simplex certificate with norm {bracket.upper:.3e} <= tolerance "
                   f"(recomputed in numpy)")
     else:
         reason = reason or f"no verdict after {rounds} rounds"
-    return TamDecision(final, str(criterion), lower, upper, rounds, int(active.sum()),
-                       time.monotonic() - start, reason,
-                       best_W if final == FEASIBLE else None,
-                       best_cert if final == INFEASIBLE else None, active)
+    return TamDecision(final, str(criterion), bracket.lower, bracket.upper, rounds,
+                       int(active.sum()), time.monotonic() - start, reason,
+                       bracket.weights if final == FEASIBLE else None,
+                       bracket.certificate if final == INFEASIBLE else None, active)
 
 
 # -- capacity ---------------------------------------------------------------------------
@@ -392,7 +407,7 @@ def tam_capacity(model: str, d: int, seed: int, criterion: Criterion | str,
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     start = time.monotonic()
-    p_max = int(p_max or 12 * capacity_guess(d))
+    p_max = int(p_max or P_MAX_OVER_GUESS * capacity_guess(d))
     full = generate(model, d, p_max, seed, distribution)
     p_min = 2 if criterion.fraction is not None else criterion.k + 1
     if p_min > p_max:
@@ -411,12 +426,13 @@ def tam_capacity(model: str, d: int, seed: int, criterion: Criterion | str,
         return decision.verdict
 
     guess = max(p_min, capacity_guess(d))
-    lower, upper, status = bracket_search(probe, p_min, p_max, guess, max(1, guess // 8))
-    if status == "exact" and lower < p_min:
-        status = "below_p_min"
+    lower, upper, status = bracket_search(probe, p_min, p_max, guess,
+                                          max(1, guess // FIRST_STEP_DIVISOR))
+    if status == CapacityStatus.EXACT and lower < p_min:
+        status = CapacityStatus.BELOW_P_MIN
     return {"model": model, "d": d, "seed": seed, "criterion": str(criterion),
             "nested": criterion.nested, "p_min": p_min, "p_max": p_max,
-            "p_star": lower if status == "exact" else None, "p_feasible": lower,
+            "p_star": lower if status == CapacityStatus.EXACT else None, "p_feasible": lower,
             "p_infeasible": upper, "status": status, "probes": len(probes),
             "seconds": round(time.monotonic() - start, 3)}
 

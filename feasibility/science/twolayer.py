@@ -33,7 +33,7 @@ from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core import certify
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
 from feasibility.core.errors import InputError
-from feasibility.core.instances import MODELS, Instance, generate
+from feasibility.core.instances import MODELS, TWOLAYER_STREAM, Instance, generate
 from feasibility.core.tolerances import MARGIN_FLOOR
 from feasibility.solvers.active_set import decide
 from feasibility.solvers.console import solver_output_to_stderr
@@ -46,10 +46,11 @@ TRAIN_RTOL = 1e-4
 
 def random_first_layer(d_in: int, h: int, seed: int) -> np.ndarray:
     """A frozen first layer: h x d_in with N(0, 1/d_in) entries, from
-    ``default_rng([seed, 3, d_in, h])`` (a stream the instances never use)."""
+    ``default_rng([seed, TWOLAYER_STREAM, d_in, h])`` (a stream the instances
+    never use; see core.instances for the table of streams)."""
     if h < 1:
         raise InputError(f"hidden width h must be >= 1, got {h}")
-    rng = np.random.default_rng([int(seed), 3, int(d_in), int(h)])
+    rng = np.random.default_rng([int(seed), TWOLAYER_STREAM, int(d_in), int(h)])
     return rng.standard_normal((h, d_in)) / math.sqrt(d_in)
 
 

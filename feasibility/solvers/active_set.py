@@ -14,38 +14,36 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import cvxpy as cp
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from feasibility.core import certify
-from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
+from feasibility.core.certify import (
+    FEASIBLE,
+    INFEASIBLE,
+    UNDETERMINED,
+    CertifiedBracket,
+    FarkasCertificate,
+)
 from feasibility.core.errors import InputError
 from feasibility.core.instances import Instance
+from feasibility.core.status import EngineStatus, FastPath, RoundStatus, Verdict, engine_status
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
 from feasibility.solvers import structured
 from feasibility.solvers.ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
 from feasibility.solvers.programs import PROGRAMS, ReducedInstance, restricted_program
 from feasibility.solvers.selection import smallest_per_row
 
-#: user-facing solver name -> (cvxpy name, programs it can certify, options);
-#: "ipm" is the project's structured interior-point method (feasibility/ipm.py)
-#: on the dual "minnorm" program, the others run the cvxpy models.
-SOLVERS = {
-    "ipm": (None, ("minnorm",), {}),
-    "clarabel": (cp.CLARABEL, ("socp", "lp"), {}),
-    "ecos": (cp.ECOS, ("socp",), {"max_iters": 500}),
-    "scs": (cp.SCS, ("socp", "lp"), {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000}),
-    "highs": (cp.HIGHS, ("lp",), {"highs_options": {"presolve": "off", "solver": "simplex"}}),
-}
 #: measured fastest among the solvers that certify (see BENCHMARKS.md)
 DEFAULT_SOLVER = "ipm"
 #: tried in this order after the chosen solver leaves the verdict undetermined
 ESCALATION = (("ipm", "minnorm"), ("clarabel", "socp"), ("highs", "lp"), ("ecos", "socp"), ("scs", "socp"))
 
-SOLUTION_PRESENT = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE}
-INFEASIBLE_STATUSES = {cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE}
+SOLUTION_PRESENT = {EngineStatus.OPTIMAL, EngineStatus.OPTIMAL_INACCURATE}
+INFEASIBLE_STATUSES = {EngineStatus.INFEASIBLE, EngineStatus.INFEASIBLE_INACCURATE}
 
 # The IPM's cost per iteration is set by the Newton matrix (size r_out r_in),
 # nearly independent of the number of constraints K, so it starts from the
@@ -59,11 +57,244 @@ ADDED_PER_INPUT = 32
 # the IPM ends a round early once its relative duality gap is below this and
 # constraints outside the active set are violated
 CUT_GAP = 1e-1
+#: the IPM's ||A lam|| is the bound its certificate would give, before the
+#: K-sized recomputation in certify: recompute only when ||A lam|| is within
+#: this factor of deciding (margin + tolerance); the two differ by rounding
+CERTIFY_WITHIN = 2.0
+#: the IPM aims its certificate at this fraction of margin + tolerance, leaving
+#: room for the rounding of its recomputation
+IPM_TARGET_FRACTION = 0.5
+#: after an optimal IPM round, a constraint outside the set is violated when its
+#: scaled margin falls below ||W||^2 (what every binding constraint has at the
+#: min-norm point) by more than this relative amount, the IPM's own accuracy
+IPM_VIOLATION_RTOL = 1e-6
+#: the same for cvxpy's SOCP (margins >= kappa, relative to max(1, |kappa|))
+#: and LP (margins >= 1, absolute): about 100x the solvers' default accuracy
+#: (1e-8), so that a constraint the solver meant to satisfy is not re-added
+SOCP_VIOLATION_RTOL = 1e-9
+LP_VIOLATION_ATOL = 1e-7
+#: max_margin's default relative width of the bracket on kappa*
+MAX_MARGIN_RTOL = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """A verdict and its evidence: a W, a Farkas certificate, or the reason."""
+
+    verdict: Verdict
+    margin_lower: float | None
+    margin_upper: float | None
+    margin: float
+    tolerance: float
+    solver: str
+    program: str
+    solvers_tried: tuple[str, ...]
+    statuses: tuple[RoundStatus, ...]
+    rounds: int
+    active_constraints: int
+    constraints: int
+    seconds: float
+    reason: str
+    weights: np.ndarray | None = field(default=None, repr=False)
+    certificate: FarkasCertificate | None = field(default=None, repr=False)
+    #: whether the structured fast path ran, and whether it decided
+    fast_path: FastPath = FastPath.NOT_TRIED
+
+    def row(self) -> dict:
+        """Flat record (arrays stay out: save them with ``save_weights``)."""
+        return {"verdict": self.verdict, "margin_lower": self.margin_lower,
+                "margin_upper": self.margin_upper, "margin": self.margin,
+                "tolerance": self.tolerance, "solver": self.solver, "program": self.program,
+                "solvers_tried": "+".join(self.solvers_tried),
+                "statuses": "+".join(map(str, self.statuses)), "rounds": self.rounds,
+                "active_constraints": self.active_constraints,
+                "constraints": self.constraints, "seconds": self.seconds,
+                "reason": self.reason}
+
+    def evidence_problems(self, instance: Instance) -> list[str]:
+        """What does not hold in this record, recomputed in numpy from `instance`
+        (see certify.evidence_problems); empty when the evidence proves the verdict."""
+        return certify.evidence_problems(instance, self.verdict, self.margin_lower,
+                                         self.margin_upper, self.weights, self.certificate,
+                                         self.margin, self.tolerance)
+
+    def verify(self, instance: Instance) -> bool:
+        """Recompute the evidence outside every solver: the margin of W over all
+        constraints, the certificate's bound, and that classify gives the verdict."""
+        return not self.evidence_problems(instance)
+
+
+def hebbian_memory(instance: Instance) -> np.ndarray:
+    """W_H = sum_i y_t(i) x_i^T: no solver, and the seed of the active set."""
+    return instance.own_targets().T @ instance.inputs
+
+
+@dataclass(frozen=True, eq=False)
+class RoundContext:
+    """What every round of the active-set loop sees, whichever engine runs it."""
+
+    instance: Instance
+    reduced: ReducedInstance
+    solver: str
+    program: str
+    bracket: CertifiedBracket
+    done: Callable[[CertifiedBracket], bool]
+    margin: float
+    tolerance: float
+
+
+@dataclass(frozen=True, eq=False)
+class RoundOutcome:
+    """One restricted solve: its status and the constraints to add next; no
+    constraints (None) ends this engine's loop, with `reason` if undecided."""
+
+    status: RoundStatus
+    new: np.ndarray | None
+    reason: str = ""
+
+
+def _restricted_ipm(ctx: RoundContext, active):
+    """One restricted solve by the structured IPM, certifying as it goes.
+
+    The round ends early ("cut") once the iterate is moderately converged and
+    already violates constraints outside the active set: an exact solve of a
+    set about to grow would be wasted work. Returns (result, new constraints).
+    """
+    instance, reduced, bracket = ctx.instance, ctx.reduced, ctx.bracket
+    decisive = ctx.margin + ctx.tolerance
+    rows, slots = np.nonzero(active)
+    used, local = np.unique(rows, return_inverse=True)
+    columns = KroneckerColumns(reduced.directions(rows, slots), reduced.inputs[used], local)
+    mask = instance.slot_mask()
+    found = {}
+
+    def check(lam, W_reduced, rel_gap):
+        if np.linalg.norm(W_reduced) <= CERTIFY_WITHIN * decisive:
+            bracket.offer_certificate(FarkasCertificate(rows, slots, lam), "ipm")
+        W = reduced.memory(W_reduced)
+        scaled = certify.scaled_margins(instance, W)
+        bracket.offer_weights(W, "ipm", scaled)
+        if ctx.done(bracket):
+            return EngineStatus.STOPPED
+        if rel_gap < CUT_GAP:
+            norm2 = float(np.sum(W_reduced**2))
+            violated = (scaled < norm2 * (1 - CUT_GAP)) & mask & ~active
+            if violated.any():
+                found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+                return EngineStatus.CUT
+        found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
+        return None
+
+    result = min_norm_point(columns, callback=check, target=IPM_TARGET_FRACTION * decisive)
+    bracket.offer_certificate(FarkasCertificate(rows, slots, result.lam), "ipm")
+    if "new" not in found and result.status == EngineStatus.OPTIMAL:
+        scaled, norm2 = found["scaled"], found["norm2"]
+        violated = (scaled < norm2 * (1 - IPM_VIOLATION_RTOL)) & mask & ~active
+        if violated.any():
+            found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
+    return result, found.get("new")
+
+
+#: why an IPM round that added no constraint ended without a verdict
+IPM_STALL_REASONS = {
+    EngineStatus.NUMERICAL_ERROR: "ipm: numerical error",
+    EngineStatus.TARGET: "ipm: its certificate did not verify in the full space",
+}
+
+
+def _ipm_round(ctx: RoundContext, active) -> RoundOutcome:
+    """The structured IPM on the active set (the "minnorm" program)."""
+    result, new = _restricted_ipm(ctx, active)
+    status = RoundStatus("ipm", engine_status(result.status), result.iterations)
+    if ctx.done(ctx.bracket):
+        return RoundOutcome(status, None)
+    if new is None:
+        return RoundOutcome(status, None, IPM_STALL_REASONS.get(
+            result.status, "ipm converged on its active set but the bracket "
+                           "is within solver accuracy of the margin"))
+    return RoundOutcome(status, new)
+
+
+def _conic_round(ctx: RoundContext, active) -> RoundOutcome:
+    """A cvxpy solver on the restricted SOCP or LP: its duals are a certificate,
+    its W a lower bound, and the constraints W violates join the active set."""
+    instance, solver = ctx.instance, ctx.solver
+    engine = SOLVERS[solver]
+    rows, slots = np.nonzero(active)
+    model = restricted_program(ctx.reduced, rows, slots, ctx.program)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.problem.solve(solver=engine.cvxpy_name, **engine.options)
+        status = engine_status(model.problem.status)
+    except (cp.error.SolverError, ValueError) as exc:
+        # ValueError: cvxpy cannot unpack a solver's "unknown" status
+        return RoundOutcome(RoundStatus(solver, EngineStatus.ERROR), None,
+                            f"{solver} failed: {str(exc).splitlines()[0]}")
+    record = RoundStatus(solver, status)
+    duals = model.margin_constraint.dual_value
+    if duals is not None:
+        ctx.bracket.offer_certificate(FarkasCertificate.from_duals(rows, slots, duals), solver)
+    if status not in SOLUTION_PRESENT or model.M.value is None:
+        if status in INFEASIBLE_STATUSES:
+            return RoundOutcome(record, None, "restricted program infeasible but its "
+                                              "certificate is too weak")
+        return RoundOutcome(record, None, f"{solver} returned status {status}")
+    W = ctx.reduced.memory(model.M.value)
+    ctx.bracket.offer_weights(W, solver)
+    scaled = certify.scaled_margins(instance, W)
+    if ctx.program == "socp":
+        kappa = float(model.kappa.value)
+        threshold = kappa - SOCP_VIOLATION_RTOL * max(1.0, abs(kappa))
+    else:
+        threshold = 1.0 - LP_VIOLATION_ATOL
+    violated = (scaled < threshold) & instance.slot_mask() & ~active
+    if not violated.any():
+        return RoundOutcome(record, None, f"{solver} converged on its active set but the "
+                                          f"bracket is within solver accuracy of the margin")
+    return RoundOutcome(record, smallest_per_row(scaled, CONIC_PER_INPUT, violated))
+
+
+def _ipm_initial(instance: Instance) -> int:
+    return max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
+
+
+def _conic_initial(instance: Instance) -> int:
+    return CONIC_PER_INPUT
+
+
+class Engine(NamedTuple):
+    """One solver the active set can run: adding an engine is adding a row to
+    SOLVERS with its round function; the loop (_solve_active_set) stays closed."""
+
+    cvxpy_name: str | None
+    programs: tuple[str, ...]           # the programs it can certify, default first
+    options: dict
+    round: Callable[[RoundContext, np.ndarray], RoundOutcome]
+    initial_per_input: Callable[[Instance], int]   # Hebbian-tightest constraints to start
+
+
+#: user-facing solver name -> Engine; "ipm" is the project's structured
+#: interior-point method (solvers/ipm.py) on the dual "minnorm" program, the
+#: others run the cvxpy models. ECOS's 500 iterations and SCS's 1e-9
+#: accuracies are what near-critical probes needed to return duals at all.
+SOLVERS = {
+    "ipm": Engine(None, ("minnorm",), {}, _ipm_round, _ipm_initial),
+    "clarabel": Engine(cp.CLARABEL, ("socp", "lp"), {}, _conic_round, _conic_initial),
+    "ecos": Engine(cp.ECOS, ("socp",), {"max_iters": 500}, _conic_round, _conic_initial),
+    "scs": Engine(cp.SCS, ("socp", "lp"),
+                  {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
+                  _conic_round, _conic_initial),
+    "highs": Engine(cp.HIGHS, ("lp",), {"highs_options": {"presolve": "off",
+                                                          "solver": "simplex"}},
+                    _conic_round, _conic_initial),
+}
 
 
 def installed_solvers() -> list[str]:
     available = set(cp.installed_solvers())
-    return [name for name, (cvx, _, _) in SOLVERS.items() if cvx is None or cvx in available]
+    return [name for name, engine in SOLVERS.items()
+            if engine.cvxpy_name is None or engine.cvxpy_name in available]
 
 
 def check_solver(name: str | None, program: str | None = None) -> tuple[str, str]:
@@ -74,7 +305,7 @@ def check_solver(name: str | None, program: str | None = None) -> tuple[str, str
     if name not in installed_solvers():
         raise InputError(f"solver {name!r} is not installed "
                          f"(installed: {', '.join(installed_solvers())})")
-    programs = SOLVERS[name][1]
+    programs = SOLVERS[name].programs
     program = (program or programs[0]).lower()
     if program not in PROGRAMS + ("minnorm",):
         raise InputError(f"unknown program {program!r}: choose one of {', '.join(PROGRAMS)}")
@@ -84,171 +315,21 @@ def check_solver(name: str | None, program: str | None = None) -> tuple[str, str
     return name, program
 
 
-@dataclass(frozen=True, eq=False)
-class Decision:
-    """A verdict and its evidence: a W, a Farkas certificate, or the reason."""
-
-    verdict: str
-    margin_lower: float | None
-    margin_upper: float | None
-    margin: float
-    tolerance: float
-    solver: str
-    program: str
-    solvers_tried: tuple[str, ...]
-    statuses: tuple[str, ...]
-    rounds: int
-    active_constraints: int
-    constraints: int
-    seconds: float
-    reason: str
-    weights: np.ndarray | None = field(default=None, repr=False)
-    certificate: FarkasCertificate | None = field(default=None, repr=False)
-
-    def row(self) -> dict:
-        """Flat record (arrays stay out: save them with ``save_weights``)."""
-        return {"verdict": self.verdict, "margin_lower": self.margin_lower,
-                "margin_upper": self.margin_upper, "margin": self.margin,
-                "tolerance": self.tolerance, "solver": self.solver, "program": self.program,
-                "solvers_tried": "+".join(self.solvers_tried),
-                "statuses": "+".join(self.statuses), "rounds": self.rounds,
-                "active_constraints": self.active_constraints,
-                "constraints": self.constraints, "seconds": self.seconds,
-                "reason": self.reason}
-
-
-@dataclass
-class _Bracket:
-    """Best certified bounds so far, with the evidence that gives them."""
-
-    lower: float | None = None
-    upper: float | None = None
-    weights: np.ndarray | None = None
-    certificate: FarkasCertificate | None = None
-    lower_by: str = ""
-    upper_by: str = ""
-
-    def offer_weights(self, instance, W, by, scaled=None):
-        value = certify.margin_lower_bound(instance, W, scaled)
-        if value is not None and (self.lower is None or value > self.lower):
-            self.lower, self.weights, self.lower_by = value, W, by
-        return value
-
-    def offer_certificate(self, instance, cert, by):
-        value = certify.margin_upper_bound(instance, cert)
-        if value is not None and (self.upper is None or value < self.upper):
-            self.upper, self.certificate, self.upper_by = value, cert, by
-        return value
-
-
-def hebbian_memory(instance: Instance) -> np.ndarray:
-    """W_H = sum_i y_t(i) x_i^T: no solver, and the seed of the active set."""
-    return instance.own_targets().T @ instance.inputs
-
-
-def _restricted_ipm(instance, reduced, active, bracket, done, margin, tolerance):
-    """One restricted solve by the structured IPM, certifying as it goes.
-
-    The round ends early ("cut") once the iterate is moderately converged and
-    already violates constraints outside the active set: an exact solve of a
-    set about to grow would be wasted work. Returns (result, new constraints).
-    """
-    rows, slots = np.nonzero(active)
-    used, local = np.unique(rows, return_inverse=True)
-    columns = KroneckerColumns(reduced.directions(rows, slots), reduced.inputs[used], local)
-    mask = instance.slot_mask()
-    found = {}
-
-    def check(lam, W_reduced, rel_gap):
-        # ||A lam|| is the bound the certificate would give: certify it (a
-        # K-sized recomputation) only when it could decide the verdict
-        if np.linalg.norm(W_reduced) <= 2 * (margin + tolerance):
-            bracket.offer_certificate(instance, FarkasCertificate(rows, slots, lam), "ipm")
-        W = reduced.memory(W_reduced)
-        scaled = certify.scaled_margins(instance, W)
-        bracket.offer_weights(instance, W, "ipm", scaled)
-        if done(bracket):
-            return "stopped"
-        if rel_gap < CUT_GAP:
-            norm2 = float(np.sum(W_reduced**2))
-            violated = (scaled < norm2 * (1 - CUT_GAP)) & mask & ~active
-            if violated.any():
-                found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
-                return "cut"
-        found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
-        return None
-
-    # half the certificate's bound, leaving room for its recomputation
-    result = min_norm_point(columns, callback=check, target=(margin + tolerance) / 2)
-    bracket.offer_certificate(instance, FarkasCertificate(rows, slots, result.lam), "ipm")
-    if "new" not in found and result.status == "optimal":
-        scaled, norm2 = found["scaled"], found["norm2"]
-        violated = (scaled < norm2 * (1 - 1e-6)) & mask & ~active
-        if violated.any():
-            found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
-    return result, found.get("new")
-
-
-def _solve_active_set(instance, reduced, active, solver, program, bracket, done,
-                      statuses, deadline, margin, tolerance):
-    """Run the cutting-plane loop with one solver; returns the rounds used."""
-    cvx_name, _, options = SOLVERS[solver]
-    mask = instance.slot_mask()
+def _solve_active_set(ctx: RoundContext, active, statuses, deadline):
+    """Run the cutting-plane loop with one engine; returns (rounds used, reason)."""
+    engine_round = SOLVERS[ctx.solver].round
     rounds = 0
     while rounds < MAX_ACTIVE_SET_ROUNDS:
-        if done(bracket):
+        if ctx.done(ctx.bracket):
             return rounds, ""
         if deadline is not None and time.monotonic() > deadline:
             return rounds, "time limit reached"
         rounds += 1
-        rows, slots = np.nonzero(active)
-        if solver == "ipm":
-            result, new = _restricted_ipm(instance, reduced, active, bracket, done,
-                                          margin, tolerance)
-            statuses.append(f"ipm:{result.status}({result.iterations})")
-            if done(bracket):
-                return rounds, ""
-            if new is None:
-                if result.status == "numerical_error":
-                    return rounds, "ipm: numerical error"
-                if result.status == "target":
-                    return rounds, "ipm: its certificate did not verify in the full space"
-                return rounds, ("ipm converged on its active set but the bracket "
-                                "is within solver accuracy of the margin")
-            active |= new
-            continue
-        model = restricted_program(reduced, rows, slots, program)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.problem.solve(solver=cvx_name, **options)
-            status = model.problem.status
-        except (cp.error.SolverError, ValueError) as exc:
-            # ValueError: cvxpy cannot unpack a solver's "unknown" status
-            statuses.append(f"{solver}:error")
-            return rounds, f"{solver} failed: {str(exc).splitlines()[0]}"
-        statuses.append(f"{solver}:{status}")
-        duals = model.margin_constraint.dual_value
-        if duals is not None:
-            bracket.offer_certificate(
-                instance, FarkasCertificate.from_duals(rows, slots, duals), solver)
-        if status not in SOLUTION_PRESENT or model.M.value is None:
-            if status in INFEASIBLE_STATUSES:
-                continue_reason = "restricted program infeasible but its certificate is too weak"
-                return rounds, continue_reason
-            return rounds, f"{solver} returned status {status}"
-        W = reduced.memory(model.M.value)
-        bracket.offer_weights(instance, W, solver)
-        scaled = certify.scaled_margins(instance, W)
-        if program == "socp":
-            threshold = float(model.kappa.value) - 1e-9 * max(1.0, abs(model.kappa.value))
-        else:
-            threshold = 1.0 - 1e-7
-        violated = (scaled < threshold) & mask & ~active
-        if not violated.any():
-            return rounds, (f"{solver} converged on its active set but the bracket "
-                            f"is within solver accuracy of the margin")
-        active |= smallest_per_row(scaled, CONIC_PER_INPUT, violated)
+        outcome = engine_round(ctx, active)
+        statuses.append(outcome.status)
+        if outcome.new is None:
+            return rounds, outcome.reason
+        active |= outcome.new
     return rounds, f"no verdict after {MAX_ACTIVE_SET_ROUNDS} rounds"
 
 
@@ -284,15 +365,16 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
             bracket_rtol, fast_path):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
-    bracket = _Bracket()
-    statuses: list[str] = []
+    bracket = CertifiedBracket(instance)
+    statuses: list[RoundStatus] = []
     tried: list[str] = []
     rounds_total = 0
     reason = ""
+    fast = FastPath.NOT_TRIED
     mask = instance.slot_mask()
 
-    def done(b: _Bracket) -> bool:
-        verdict = certify.classify(b.lower, b.upper, margin, tolerance)
+    def done(b: CertifiedBracket) -> bool:
+        verdict = b.verdict(margin, tolerance)
         if bracket_rtol is None or verdict == INFEASIBLE:
             return verdict != UNDETERMINED
         return (b.lower is not None and b.upper is not None
@@ -300,30 +382,29 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
 
     zero_cert = certify.zero_constraint_certificate(instance)
     if zero_cert is not None:
-        bracket.offer_certificate(instance, zero_cert, "exact")
+        bracket.offer_certificate(zero_cert, "exact")
     hebbian = hebbian_memory(instance)
     hebbian_margins = certify.scaled_margins(instance, hebbian)
-    bracket.offer_weights(instance, hebbian, "hebbian", hebbian_margins)
+    bracket.offer_weights(hebbian, "hebbian", hebbian_margins)
     if not done(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
-        # (feasibility/structured.py); it steps aside where it does not pay
-
+        # (solvers/structured.py); it steps aside where it does not pay
         if structured.worth_trying(instance):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             evidence = structured.fast_path(instance, margin, tolerance, left)
             tried.append(f"structured/{evidence.method or 'none'}")
             if evidence.weights is not None:
-                bracket.offer_weights(instance, evidence.weights, "structured")
+                bracket.offer_weights(evidence.weights, "structured")
             if evidence.certificate is not None:
-                bracket.offer_certificate(instance, evidence.certificate, "structured")
+                bracket.offer_certificate(evidence.certificate, "structured")
+            fast = FastPath.DECIDED if done(bracket) else FastPath.UNDECIDED
 
     if active is None or active.shape != mask.shape:
         active = np.zeros_like(mask)
     active = active & mask
     if not done(bracket):
-        per_input = (max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
-                     if solver == "ipm" else CONIC_PER_INPUT)
-        active |= smallest_per_row(hebbian_margins, per_input, mask)
+        active |= smallest_per_row(hebbian_margins, SOLVERS[solver].initial_per_input(instance),
+                                   mask)
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
         if escalate:
@@ -331,14 +412,14 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
                       if (s, p) != (solver, program) and s in installed_solvers()]
         for name, kind in chain:
             tried.append(f"{name}/{kind}")
-            rounds, reason = _solve_active_set(instance, reduced, active, name, kind, bracket,
-                                               done, statuses, deadline, margin, tolerance)
+            ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance)
+            rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
             if done(bracket):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 break
-    verdict = certify.classify(bracket.lower, bracket.upper, margin, tolerance)
+    verdict = bracket.verdict(margin, tolerance)
     by = {FEASIBLE: bracket.lower_by, INFEASIBLE: bracket.upper_by}.get(verdict, "")
     if verdict == FEASIBLE:
         reason = f"W with normalised margin {bracket.lower:.3e} (recomputed in numpy)"
@@ -353,10 +434,12 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         program=program, solvers_tried=tuple(tried), statuses=tuple(statuses),
         rounds=rounds_total, active_constraints=int(active.sum()),
         constraints=instance.n_constraints, seconds=time.monotonic() - start,
-        reason=reason, weights=bracket.weights, certificate=bracket.certificate)
+        reason=reason, weights=bracket.weights, certificate=bracket.certificate,
+        fast_path=fast)
 
 
-def max_margin(instance: Instance, solver: str | None = None, rtol: float = 1e-3,
+def max_margin(instance: Instance, solver: str | None = None,
+               rtol: float = MAX_MARGIN_RTOL,
                **kwargs) -> Decision:
     """Bracket kappa*, the continuous order parameter, to relative width `rtol`.
 

@@ -33,6 +33,8 @@ import scipy.linalg as la
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from feasibility.core.status import EngineStatus
+
 MAX_ITERATIONS = 80
 #: Newton systems smaller than this are factorised on one BLAS thread
 SMALL_NEWTON = 2048
@@ -60,6 +62,23 @@ REFINEMENT_TOLERANCE = 1e-11
 REFINEMENT_FLOOR = 1e-9
 #: ... and gives up after this many corrections
 REFINEMENT_STEPS = 6
+#: a refinement step that does not at least halve the residual has stalled
+REFINEMENT_CONTRACTION = 0.5
+#: optimal when the duality gap lam.s <= GAP_ATOL + GAP_RTOL lam.Q lam (the
+#: objective is ||A lam||^2 = kappa_A^2, so the gap is relative to the squared
+#: margin: ~1e-5 relative on kappa_A) and sum(lam) = 1 to SIMPLEX_ATOL
+GAP_ATOL = 1e-14
+GAP_RTOL = 1e-10
+SIMPLEX_ATOL = 1e-12
+#: guards divisions by an objective or a scale that may be exactly zero
+TINY = 1e-300
+#: Gondzio correctors (Gondzio 1996's usual constants): the trial step is
+#: GONDZIO_STEP_GROWTH alpha + GONDZIO_STEP_EXTRA; complementarity products are
+#: pushed into [GONDZIO_LOW, GONDZIO_HIGH] sigma mu; a corrector is kept only
+#: if it gains GONDZIO_ACCEPT of the way to the trial step
+GONDZIO_STEP_GROWTH, GONDZIO_STEP_EXTRA = 1.5, 0.1
+GONDZIO_LOW, GONDZIO_HIGH = 0.1, 10.0
+GONDZIO_ACCEPT = 0.1
 
 
 class KroneckerColumns:
@@ -220,7 +239,7 @@ class NewtonSolver:
             size = np.linalg.norm(residual)
             if size <= REFINEMENT_TOLERANCE * scale:
                 return t
-            if size > 0.5 * previous:
+            if size > REFINEMENT_CONTRACTION * previous:
                 if size <= REFINEMENT_FLOOR * scale:
                     return t
                 break
@@ -245,11 +264,12 @@ class IPMResult:
     lam: np.ndarray
     W: np.ndarray          # A lam, reduced coordinates
     iterations: int
-    status: str            # optimal | target | stopped | max_iterations | numerical_error
+    status: EngineStatus   # OPTIMAL | TARGET | STOPPED | MAX_ITERATIONS | NUMERICAL_ERROR,
+                           # or what the callback returned
     gap: float
 
 
-def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = 1e-14,
+def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = GAP_ATOL,
                    max_iterations: int = MAX_ITERATIONS,
                    target: float | None = None) -> IPMResult:
     """Minimum-norm point of conv{a_k}: the max-margin problem's dual.
@@ -283,10 +303,10 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
 
     lam = np.full(K, 1.0 / K)
     q = Qmul(lam)
-    nu = q.min() - START_SLACK * max(np.abs(q).max(), 1e-300)
+    nu = q.min() - START_SLACK * max(np.abs(q).max(), TINY)
     s = q - nu
     ones = np.ones(K)
-    status, gap, it = "max_iterations", np.inf, 0
+    status, gap, it = EngineStatus.MAX_ITERATIONS, np.inf, 0
     single = not use_gram and D >= SINGLE_PRECISION_FROM
     workspace: dict = {}
     for it in range(1, max_iterations + 1):
@@ -298,12 +318,12 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
         gap = lam @ s
         if callback is not None:
             stop = callback(lam / lam.sum(), columns.apply(lam / lam.sum()),
-                            gap / max(objective, 1e-300))
+                            gap / max(objective, TINY))
             if stop:
                 status = stop
                 break
-        if gap <= tol + 1e-10 * objective and abs(r_p) < 1e-12:
-            status = "optimal"
+        if gap <= tol + GAP_RTOL * objective and abs(r_p) < SIMPLEX_ATOL:
+            status = EngineStatus.OPTIMAL
             break
         dg = s / lam
         try:
@@ -317,12 +337,12 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
                         raise
                     single = False  # float32 no longer suffices: the rest in float64
         except (la.LinAlgError, ValueError):
-            status = "numerical_error"
+            status = EngineStatus.NUMERICAL_ERROR
             break
         if target is not None and objective <= (PURIFY_FROM * target) ** 2 * lam.sum() ** 2:
             purified = _proximal_certificate(solve, columns, lam, s, target)
             if purified is not None:
-                lam, status = purified, "target"
+                lam, status = purified, EngineStatus.TARGET
                 break
         dlam, dnu, ds, alpha = step
         alpha = min(1.0, STEP_FRACTION * alpha)
@@ -330,7 +350,7 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
         nu = nu + alpha * dnu
         s = s + alpha * ds
         if not (np.all(np.isfinite(lam)) and np.all(lam > 0) and np.all(s > 0)):
-            status = "numerical_error"
+            status = EngineStatus.NUMERICAL_ERROR
             break
     lam = np.clip(lam, 0.0, None)
     lam = lam / lam.sum()
@@ -396,15 +416,15 @@ def _newton_step(solve, lam, s, r_d, r_p, mu, K):
     alpha = _step(lam, dlam, s, ds, 1.0)
     for _ in range(CORRECTORS):
         # Gondzio: push the trial point's outlying complementarity products
-        # back into [0.1, 10] sigma mu; one back-substitution each
-        trial = min(1.0, 1.5 * alpha + 0.1)
+        # back into [GONDZIO_LOW, GONDZIO_HIGH] sigma mu; one back-substitution each
+        trial = min(1.0, GONDZIO_STEP_GROWTH * alpha + GONDZIO_STEP_EXTRA)
         products = (lam + trial * dlam) * (s + trial * ds)
         target = sigma * mu
-        push = np.clip(products, 0.1 * target, 10 * target) - products
-        push = np.maximum(push, -10 * target)
+        push = np.clip(products, GONDZIO_LOW * target, GONDZIO_HIGH * target) - products
+        push = np.maximum(push, -GONDZIO_HIGH * target)
         candidate = direction(rc + push)
         alpha_c = _step(lam, candidate[0], s, candidate[2], 1.0)
-        if alpha_c < alpha + 0.1 * (trial - alpha):
+        if alpha_c < alpha + GONDZIO_ACCEPT * (trial - alpha):
             break
         (dlam, dnu, ds), alpha, rc = candidate, alpha_c, rc + push
     return dlam, dnu, ds, alpha

@@ -60,8 +60,15 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from feasibility.core import certify
-from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED, FarkasCertificate
+from feasibility.core.certify import (
+    FEASIBLE,
+    INFEASIBLE,
+    UNDETERMINED,
+    CertifiedBracket,
+    FarkasCertificate,
+)
 from feasibility.core.instances import Instance
+from feasibility.core.status import Verdict
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, RANK_RTOL
 from feasibility.solvers.selection import smallest_per_row
 
@@ -87,6 +94,17 @@ GRAM_RTOL = 1e-6
 FAST_PATH_MIN_UNKNOWNS = 512
 #: inputs this close to parallel (1 - cosine) count as one input
 PARALLEL_EPS = 1e-13
+#: parallel candidates are first grouped by unit coordinates rounded to this
+#: many decimals (far coarser than PARALLEL_EPS's ~1e-7 angle, so parallel
+#: pairs share a key unless a coordinate straddles a rounding edge: a missed
+#: pair costs speed, never soundness)
+PARALLEL_KEY_DECIMALS = 8
+#: _polish's NNLS enforces sum(mu) = 1 through one extra row weighted this much
+#: above the largest entry: the sum is then met to ~1e-8 before renormalising
+NNLS_SUM_WEIGHT = 1e4
+#: L-BFGS stops inside a chunk only at a vanishing gradient or loss change: the
+#: chunks, not these, bound the work (separable losses fall towards 0)
+SOFTMAX_GTOL, SOFTMAX_FTOL = 1e-10, 1e-12
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,7 +115,7 @@ class Evidence:
     the evidence proves it; UNDETERMINED means "use the active set".
     """
 
-    verdict: str
+    verdict: Verdict
     method: str
     margin_lower: float | None
     margin_upper: float | None
@@ -105,6 +123,14 @@ class Evidence:
     steps: tuple[str, ...] = ()
     weights: np.ndarray | None = field(default=None, repr=False)
     certificate: FarkasCertificate | None = field(default=None, repr=False)
+
+    def verify(self, instance: Instance, margin: float = 0.0,
+               tolerance: float = INFEASIBILITY_TOLERANCE) -> bool:
+        """Recompute the bounds of the W and the certificate, and the verdict
+        they give at this margin and tolerance (certify.evidence_problems)."""
+        return not certify.evidence_problems(instance, self.verdict, self.margin_lower,
+                                             self.margin_upper, self.weights,
+                                             self.certificate, margin, tolerance)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,41 +184,22 @@ def _thin_svd(A: np.ndarray, rtol: float):
     return (A @ v) / s, s, v
 
 
-class _Best:
-    """Best certified bounds so far and the evidence behind them."""
+class _LoggedBracket(CertifiedBracket):
+    """The certified bracket, logging each offer and its recomputed bound (Evidence.steps)."""
 
-    def __init__(self, instance, margin, tolerance):
-        self.instance, self.margin, self.tolerance = instance, margin, tolerance
-        self.lower = self.upper = None
-        self.weights = self.certificate = None
-        self.method = ""
+    def __init__(self, instance: Instance):
+        super().__init__(instance)
         self.steps: list[str] = []
 
-    def offer_weights(self, W, method):
-        value = certify.margin_lower_bound(self.instance, W)
-        self.steps.append(f"{method}: margin {'-' if value is None else f'{value:.3e}'}")
-        if value is not None and (self.lower is None or value > self.lower):
-            self.lower, self.weights = value, W
-            if self.verdict == FEASIBLE:
-                self.method = method
+    def offer_weights(self, W, by, scaled=None):
+        value = super().offer_weights(W, by, scaled)
+        self.steps.append(f"{by}: margin {'-' if value is None else f'{value:.3e}'}")
         return value
 
-    def offer_certificate(self, cert, method):
-        value = certify.margin_upper_bound(self.instance, cert)
-        self.steps.append(f"{method}: certificate {'-' if value is None else f'{value:.3e}'}")
-        if value is not None and (self.upper is None or value < self.upper):
-            self.upper, self.certificate = value, cert
-            if self.verdict == INFEASIBLE:
-                self.method = method
+    def offer_certificate(self, certificate, by):
+        value = super().offer_certificate(certificate, by)
+        self.steps.append(f"{by}: certificate {'-' if value is None else f'{value:.3e}'}")
         return value
-
-    @property
-    def verdict(self) -> str:
-        return certify.classify(self.lower, self.upper, self.margin, self.tolerance)
-
-    @property
-    def done(self) -> bool:
-        return self.verdict != UNDETERMINED
 
 
 def worth_trying(instance: Instance) -> bool:
@@ -221,12 +228,16 @@ def fast_path(instance: Instance, margin: float = 0.0,
     """
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
-    best = _Best(instance, margin, tolerance)
+    best = _LoggedBracket(instance)
+
+    def decided():
+        return best.verdict(margin, tolerance) != UNDETERMINED
 
     def finish():
-        return Evidence(best.verdict, best.method if best.done else "", best.lower,
-                        best.upper, time.monotonic() - start, tuple(best.steps),
-                        best.weights, best.certificate)
+        verdict = best.verdict(margin, tolerance)
+        method = {FEASIBLE: best.lower_by, INFEASIBLE: best.upper_by}.get(verdict, "")
+        return Evidence(verdict, method, best.lower, best.upper, time.monotonic() - start,
+                        tuple(best.steps), best.weights, best.certificate)
 
     def out_of_time():
         return deadline is not None and time.monotonic() > deadline
@@ -234,20 +245,20 @@ def fast_path(instance: Instance, margin: float = 0.0,
     cert = certify.zero_constraint_certificate(instance)
     if cert is not None:
         best.offer_certificate(cert, "zero-constraint")
-        if best.done:
+        if decided():
             return finish()
     if instance.decoupled:
         return finish()
     cert = parallel_conflict_certificate(instance)
     if cert is not None:
         best.offer_certificate(cert, "parallel-inputs")
-        if best.done:
+        if decided():
             return finish()
 
     white = Whitened.of(instance)
     for method, W in ridge_memories(instance, white):
         best.offer_weights(W, method)
-        if best.done or out_of_time():
+        if decided() or out_of_time():
             return finish()
 
     if white.r_x == instance.n:
@@ -256,7 +267,7 @@ def fast_path(instance: Instance, margin: float = 0.0,
             best.offer_weights(W, "vertex-lp")
         if cert is not None:
             best.offer_certificate(cert, "vertex-lp")
-        if best.done or out_of_time():
+        if decided() or out_of_time():
             return finish()
 
     if white.r_y == instance.m - 1:
@@ -264,7 +275,7 @@ def fast_path(instance: Instance, margin: float = 0.0,
         A = softmax_separator(instance.assignment, white.u_x, None, A0, deadline)
         if A is not None:
             best.offer_weights(white.memory(white.u_y.T @ A), "multiclass-softmax")
-            if best.done or out_of_time():
+            if decided() or out_of_time():
                 return finish()
         W, cert = multiclass_lp(instance, white, A if A is not None else A0, deadline)
         if W is not None:
@@ -295,7 +306,7 @@ def parallel_conflict_certificate(instance: Instance) -> FarkasCertificate | Non
     rows = np.flatnonzero(ok)
     unit = instance.inputs[rows] / norms[rows, None]
     # candidates by rounded coordinates, then an exact cosine test
-    keys = np.round(unit, 8)
+    keys = np.round(unit, PARALLEL_KEY_DECIMALS)
     _, label = np.unique(keys, axis=0, return_inverse=True)
     label = label.ravel()
     order = np.argsort(label, kind="stable")
@@ -364,7 +375,7 @@ def _polish(vectors: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """
     support = np.flatnonzero(lam > 0)
     V = vectors[support].T
-    heavy = 1e4 * max(1.0, float(np.abs(V).max()))
+    heavy = NNLS_SUM_WEIGHT * max(1.0, float(np.abs(V).max()))
     mu, _ = opt.nnls(np.vstack([V, heavy * np.ones((1, len(support)))]),
                      np.r_[np.zeros(V.shape[0]), heavy])
     out = np.zeros_like(lam)
@@ -476,7 +487,8 @@ def _minimise_softmax(loss, scores, P0, assignment, deadline):
         if deadline is not None and time.monotonic() > deadline:
             return None
         result = opt.minimize(loss, x, jac=True, method="L-BFGS-B",
-                              options={"maxiter": SOFTMAX_CHUNK, "gtol": 1e-10, "ftol": 1e-12})
+                              options={"maxiter": SOFTMAX_CHUNK, "gtol": SOFTMAX_GTOL,
+                                       "ftol": SOFTMAX_FTOL})
         # converged or stalled: on separable facts the loss keeps falling towards 0
         stalled = previous - result.fun < SOFTMAX_STALL * max(1.0, abs(result.fun))
         x, previous = result.x, float(result.fun)

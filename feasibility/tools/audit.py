@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
 from feasibility.core.errors import InputError
 from feasibility.core.instances import Instance
+from feasibility.core.status import EngineStatus, RoundStatus, Verdict
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import SOLVERS, decide, installed_solvers
 
@@ -34,8 +35,8 @@ class AuditRecord:
 
     solver: str
     program: str
-    statuses: tuple[str, ...]
-    verdict: str
+    statuses: tuple[RoundStatus, ...]
+    verdict: Verdict
     margin_lower: float | None
     margin_upper: float | None
     seconds: float
@@ -44,13 +45,20 @@ class AuditRecord:
     reason: str = ""
 
     def row(self) -> dict:
-        return {**asdict(self), "statuses": list(self.statuses)}
+        return {**asdict(self), "statuses": [str(status) for status in self.statuses]}
 
     def status_summary(self) -> str:
-        """'optimal x3, infeasible' from ('clarabel:optimal', ...)."""
-        counts = Counter(status.split(":", 1)[-1] for status in self.statuses)
+        """'optimal x3, infeasible' from the rounds' statuses."""
+        counts = Counter(round_.outcome for round_ in self.statuses)
         return ", ".join(f"{status} x{count}" if count > 1 else status
                          for status, count in counts.items()) or "-"
+
+
+#: AuditReport.verdict when two runs certify different verdicts
+DISAGREEMENT = "disagreement"
+#: pooled bounds still bracket kappa* when lower <= upper (1 + this) + BOUNDS_ATOL:
+#: two solvers' bounds at the same kappa* may differ by their float64 rounding
+BOUNDS_RTOL, BOUNDS_ATOL = 1e-9, 1e-15
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class AuditReport:
         """The common certified verdict, 'undetermined' if none, or 'disagreement'."""
         verdicts = {r.verdict for r in self.decided}
         if len(verdicts) > 1:
-            return "disagreement"
+            return DISAGREEMENT
         return verdicts.pop() if verdicts else UNDETERMINED
 
     @property
@@ -92,7 +100,7 @@ class AuditReport:
     def consistent(self) -> bool:
         """The pooled certified bounds still bracket kappa* (best lower <= best upper)."""
         lower, upper = self.margin_lower, self.margin_upper
-        return lower is None or upper is None or lower <= upper * (1 + 1e-9) + 1e-15
+        return lower is None or upper is None or lower <= upper * (1 + BOUNDS_RTOL) + BOUNDS_ATOL
 
     def disagreement(self) -> str:
         """One line naming who certified what; empty when they agree."""
@@ -150,8 +158,8 @@ class AuditReport:
 def solver_programs() -> list[tuple[str, str]]:
     """Every (installed solver, program it can certify), in SOLVERS order."""
     installed = set(installed_solvers())
-    return [(name, program) for name, (_, programs, _) in SOLVERS.items()
-            if name in installed for program in programs]
+    return [(name, program) for name, engine in SOLVERS.items()
+            if name in installed for program in engine.programs]
 
 
 def audit(instance: Instance, margin: float = 0.0,
@@ -169,7 +177,8 @@ def audit(instance: Instance, margin: float = 0.0,
             raise
         except Exception as exc:  # a solver crash is a finding, not the end of the audit
             detail = str(exc).splitlines()[0] if str(exc) else ""
-            records.append(AuditRecord(solver, program, (f"{solver}:exception",),
+            records.append(AuditRecord(solver, program,
+                                       (RoundStatus(solver, EngineStatus.EXCEPTION),),
                                        UNDETERMINED, None, None, time.monotonic() - start,
                                        0, "", f"{type(exc).__name__}: {detail}"))
             continue

@@ -1,0 +1,106 @@
+"""decide's control: its time limit, escalation to the next solver, and a verdict
+pinned near the transition, where the tolerance decides what can be proved."""
+from dataclasses import replace
+
+import pytest
+
+from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate, max_margin
+from feasibility.capacity.bisection import capacity_bisection
+from feasibility.core.certify import classify
+from feasibility.core.status import EngineStatus, RoundStatus
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
+from feasibility.solvers import active_set
+from feasibility.solvers.active_set import SOLVERS, RoundOutcome, installed_solvers
+
+
+@pytest.fixture
+def needs_a_solver():
+    """Coupled d=6, p=20 (seed 0): infeasible, and neither the Hebbian memory nor a
+    zero constraint decides it."""
+    inst = generate("coupled", 6, 20, 0)
+    decision = decide(inst)
+    assert decision.verdict == INFEASIBLE and decision.rounds > 0
+    return inst
+
+
+def test_a_time_limit_of_zero_stops_before_any_round(needs_a_solver):
+    decision = decide(needs_a_solver, time_limit=0.0)
+    assert decision.verdict == UNDETERMINED
+    assert decision.rounds == 0 and decision.statuses == ()
+    assert decision.reason == "time limit reached"
+    assert decision.verify(needs_a_solver)  # the bounds it has are still certified
+
+
+def test_the_time_limit_is_checked_between_rounds(needs_a_solver, monkeypatch):
+    """Rounds that take 10 s each (a fake clock) and never decide: a 25 s limit
+    stops the loop after the third, and no other solver is tried."""
+    clock = {"now": 0.0}
+    monkeypatch.setattr(active_set.time, "monotonic", lambda: clock["now"])
+
+    def stalling(ctx, active):
+        clock["now"] += 10.0
+        return RoundOutcome(RoundStatus(ctx.solver, EngineStatus.CUT, 1), active.copy())
+
+    monkeypatch.setitem(SOLVERS, "ipm", SOLVERS["ipm"]._replace(round=stalling))
+    decision = decide(needs_a_solver, time_limit=25.0)
+    assert decision.rounds == 3 and decision.solvers_tried == ("ipm/minnorm",)
+    assert decision.verdict == UNDETERMINED and decision.reason == "time limit reached"
+    assert decision.seconds == 30.0
+
+
+def failing_round(ctx, active):
+    return RoundOutcome(RoundStatus(ctx.solver, EngineStatus.NUMERICAL_ERROR), None,
+                        f"{ctx.solver}: injected failure")
+
+
+def test_a_failing_solver_escalates_to_the_next(needs_a_solver, monkeypatch):
+    if "clarabel" not in installed_solvers():
+        pytest.skip("clarabel not installed")
+    monkeypatch.setitem(SOLVERS, "ipm", SOLVERS["ipm"]._replace(round=failing_round))
+    alone = decide(needs_a_solver, escalate=False)
+    assert alone.verdict == UNDETERMINED and alone.reason == "ipm: injected failure"
+    assert [str(s) for s in alone.statuses] == ["ipm:numerical_error"]
+    escalated = decide(needs_a_solver)
+    assert escalated.solvers_tried[:2] == ("ipm/minnorm", "clarabel/socp")
+    assert escalated.verdict == INFEASIBLE and escalated.solver == "clarabel"
+    assert escalated.statuses[0] == RoundStatus("ipm", EngineStatus.NUMERICAL_ERROR)
+    assert escalated.verify(needs_a_solver)
+
+
+def test_escalation_runs_the_whole_chain_when_every_solver_fails(needs_a_solver, monkeypatch):
+    for name in SOLVERS:
+        monkeypatch.setitem(SOLVERS, name, SOLVERS[name]._replace(round=failing_round))
+    decision = decide(needs_a_solver)
+    tried = [entry.split("/")[0] for entry in decision.solvers_tried]
+    assert tried == [name for name, _ in active_set.ESCALATION if name in installed_solvers()]
+    assert decision.verdict == UNDETERMINED and decision.verify(needs_a_solver)
+
+
+def near_critical_instance():
+    """The largest feasible prefix of coupled d=6, seed 3 (p* found by bisection)."""
+    full = generate("coupled", 6, 30, 3)
+    result = capacity_bisection(full)
+    assert result.status == "exact"
+    return full, result.p_star
+
+
+def test_a_near_critical_verdict_depends_on_the_tolerance():
+    """kappa* of the last feasible prefix is certified inside (1e-6, 1e-3): its Farkas
+    certificate proves 'infeasible at tolerance 1e-3' but nothing at the default 1e-6,
+    where the verdict is 'feasible'. A 1000x larger default tolerance flips it."""
+    full, p_star = near_critical_instance()
+    inst = full.prefix(p_star)
+    bracket = max_margin(inst, rtol=1e-2)
+    assert bracket.verify(inst)
+    assert 0 < bracket.margin_lower <= bracket.margin_upper
+    assert 1e-6 < bracket.margin_upper < 1e-3
+    assert classify(None, bracket.margin_upper) == UNDETERMINED
+    assert classify(None, bracket.margin_upper,
+                    tolerance=1000 * INFEASIBILITY_TOLERANCE) == INFEASIBLE
+    only_certificate = replace(bracket, verdict=INFEASIBLE, weights=None, margin_lower=None)
+    assert not only_certificate.verify(inst)
+    assert replace(only_certificate, tolerance=1e-3).verify(inst)
+    decision = decide(inst)
+    assert decision.verdict == FEASIBLE and decision.verify(inst)
+    beyond = decide(full.prefix(p_star + 1))
+    assert beyond.verdict == INFEASIBLE and beyond.verify(full.prefix(p_star + 1))
