@@ -30,7 +30,14 @@ import pandas as pd
 
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core.errors import InputError
-from feasibility.core.instances import MODELS, file_order, first_contested_prefix, generate, load
+from feasibility.core.files import write_csv_atomic
+from feasibility.core.instances import (
+    MODELS,
+    file_order,
+    first_contested_prefix,
+    generate,
+    load,
+)
 
 #: per-seed capacity rows (documented in README.md, "CSV columns")
 CAPACITY_COLUMNS = ["model", "d", "seed", "distribution", "p_max", "p_star", "p_feasible",
@@ -161,25 +168,6 @@ class ResumableCSV:
             handle.flush()
             os.fsync(handle.fileno())
         self.rows.append({c: str(row.get(c)) for c in self.columns})
-
-
-def write_csv_atomic(frame: pd.DataFrame, path: Path):
-    """A reader sees the old file or the new one, never half of one.
-
-    The rows go to ``PATH.PID.partial`` in the same folder, are synced, then
-    renamed over PATH; an interruption leaves PATH as it was (and the partial
-    file is removed unless the process was killed outright).
-    """
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        frame.to_csv(tmp, index=False)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class _OutputLock:

@@ -41,6 +41,7 @@ import pandas as pd
 from feasibility.capacity import batch
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core.errors import InputError
+from feasibility.core.files import write_atomic, write_csv_atomic
 from feasibility.core.instances import Instance, file_order, first_contested_prefix, load
 from feasibility.core.tolerances import RANK_RTOL
 
@@ -263,7 +264,7 @@ def run_dims_capacity(path, dims, shuffles: int, out: Path, solver=None, jobs=No
     frame["gaussian_p_c"] = [reference.get(int(d), (math.nan, ""))[0] for d in frame["d"]]
     frame["gaussian_source"] = [reference.get(int(d), (math.nan, "not computed"))[1]
                                 for d in frame["d"]]
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     plot_dims(frame, figure_path(out), title=Path(path).name)
     return frame
 
@@ -312,8 +313,7 @@ def plot_dims(frame: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = Path(path).with_name(Path(path).name + ".partial")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return Path(path)
+    try:
+        return write_atomic(path, lambda handle: fig.savefig(handle, format="png"))
+    finally:
+        plt.close(fig)

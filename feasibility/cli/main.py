@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-import numpy as np
 
 import feasibility.cli.science as science_cli
 from feasibility.capacity import batch
@@ -19,6 +16,7 @@ from feasibility.capacity.projection import figure_path, run_dims_capacity
 from feasibility.capacity.spec import resolve_capacity_args
 from feasibility.cli.options import Parser, finite, int_list, name_list
 from feasibility.core.errors import FeasibilityError, InputError
+from feasibility.core.files import save_npy_atomic, save_npz_atomic, write_csv_atomic
 from feasibility.core.instances import DISTRIBUTIONS, generate, load, save
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import check_solver, decide
@@ -96,14 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _save_npy(path: str, array: np.ndarray):
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array)
-    os.replace(tmp, path)
-
-
 def cmd_generate(args) -> int:
 
     out = Path(args.out)
@@ -126,13 +116,11 @@ def cmd_check(args) -> int:
             raise InputError(f"{target}: its directory does not exist")
     decision = decide(instance, args.margin, args.solver, args.program, tolerance)
     if args.save_weights and decision.weights is not None:
-        _save_npy(args.save_weights, decision.weights)
+        save_npy_atomic(decision.weights, args.save_weights)
     if args.save_certificate and decision.certificate is not None:
         cert = decision.certificate
-        tmp = Path(args.save_certificate + ".partial")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, rows=cert.rows, slots=cert.slots, weights=cert.weights)
-        os.replace(tmp, args.save_certificate)
+        save_npz_atomic(args.save_certificate, rows=cert.rows, slots=cert.slots,
+                        weights=cert.weights)
     record = {**instance.describe(), **decision.row()}
     if args.json:
         print(json.dumps(record))
@@ -183,7 +171,7 @@ def cmd_capacity(args) -> int:
         raise InputError(f"unknown distribution {args.distribution!r}")
     frame = batch.run_capacity_grid(tasks, out, **common)
     summary = batch.summarise(frame)
-    batch.write_csv_atomic(summary, batch.summary_path(out))
+    write_csv_atomic(summary, batch.summary_path(out))
     with_options = summary.round({"p_c_log_p_c_over_d2": 3, "seconds_per_seed": 1})
     print(with_options.to_string(index=False))
     print(f"wrote {out} and {batch.summary_path(out)}", file=sys.stderr)

@@ -23,6 +23,7 @@ from feasibility.capacity import batch
 from feasibility.capacity.bisection import capacity_guess
 from feasibility.cli.options import finite, int_list, name_list
 from feasibility.core.errors import InputError
+from feasibility.core.files import write_csv_atomic
 from feasibility.core.instances import DISTRIBUTIONS, MODELS
 from feasibility.science import analysis, topk, twolayer
 from feasibility.science.figures import claims_table, make_figures, topk_table
@@ -142,7 +143,7 @@ def cmd_hebbian(args) -> int:
     frame = analysis.run_hebbian_grid(args.model, args.d, args.seeds, out, args.seed0,
                                       args.distribution, args.jobs, args.quiet)
     summary = analysis.hebbian_summary(frame)
-    batch.write_csv_atomic(summary, batch.summary_path(out))
+    write_csv_atomic(summary, batch.summary_path(out))
     print(summary.round(3).to_string(index=False))
     print(f"wrote {out} and {batch.summary_path(out)}", file=sys.stderr)
     return 0
@@ -166,7 +167,7 @@ def cmd_spectra(args) -> int:
                  for s in seeds]
     frame = pd.DataFrame([row for part in parts for row in part],
                          columns=analysis.SPECTRA_COLUMNS)
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     agreement = analysis.spectra_agreement(frame)
     verdicts = frame.drop_duplicates(["memory", "seed"])[["memory", "seed", "verdict"]]
     print(verdicts.pivot(index="seed", columns="memory", values="verdict").to_string())
@@ -187,7 +188,7 @@ def cmd_mechanism(args) -> int:
         rows += analysis.mechanism_rows(model, args.d, p, args.seed, args.distribution,
                                         args.rtol)
     frame = pd.DataFrame(rows, columns=analysis.MECHANISM_COLUMNS)
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     print(analysis.mechanism_summary(frame).round(3).to_string(index=False))
     if "optimal" not in set(frame["memory"]):
         print("note: the instance is not feasible, so there is no optimal W to show; "
@@ -200,7 +201,7 @@ def cmd_theory(args) -> int:
 
     out = _csv_out(args.out)
     frame = analysis.theory_table(args.d)
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     print(frame.round(4).to_string(index=False))
     return 0
 

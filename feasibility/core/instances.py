@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from feasibility.core.errors import InputError
+from feasibility.core.files import save_npz_atomic
 
 MODELS = ("coupled", "decoupled")
 DISTRIBUTIONS = ("gaussian", "sphere")
@@ -408,11 +409,7 @@ def save(instance: Instance, path: str | os.PathLike) -> Path:
               "assignment": instance.assignment}
     if instance.competitors is not None:
         arrays["competitors"] = instance.competitors
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
-    return path
+    return save_npz_atomic(path, **arrays)
 
 
 def first_contested_prefix(instance: Instance) -> int:
