@@ -32,7 +32,7 @@ from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core.errors import InputError
 from feasibility.core.files import write_csv_atomic
 from feasibility.core.instances import (
-    MODELS,
+    check_family,
     file_order,
     first_contested_prefix,
     generate,
@@ -76,13 +76,9 @@ class FileTask:
 
 def capacity_tasks(models, dims, seeds: int, seed0: int = 0,
                    distribution: str = "gaussian") -> list[CapacityTask]:
-    for model in models:
-        if model not in MODELS:
-            raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
+    check_family(models, distribution, seed0, seed_name="--seed0")
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
-    if seed0 < 0:
-        raise InputError(f"--seed0 must be >= 0, got {seed0}")
     for d in dims:
         if d < 2:
             raise InputError(f"dimensions must be >= 2, got {d}")

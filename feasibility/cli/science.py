@@ -24,7 +24,7 @@ from feasibility.capacity.bisection import capacity_guess
 from feasibility.cli.options import finite, int_list, name_list
 from feasibility.core.errors import InputError
 from feasibility.core.files import write_csv_atomic
-from feasibility.core.instances import DISTRIBUTIONS, MODELS
+from feasibility.core.instances import check_family
 from feasibility.science import analysis, topk, twolayer
 from feasibility.science.figures import claims_table, make_figures, topk_table
 from feasibility.solvers.active_set import check_solver
@@ -108,17 +108,12 @@ def _csv_out(path: str) -> Path:
 
 def _check_common(args):
 
-    for model in getattr(args, "model", []) or []:
-        if model not in MODELS:
-            raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
-    if getattr(args, "distribution", "gaussian") not in DISTRIBUTIONS:
-        raise InputError(f"unknown distribution {args.distribution!r}")
+    check_family(getattr(args, "model", None) or [], getattr(args, "distribution", None),
+                 getattr(args, "seed0", None), seed_name="--seed0")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {args.jobs}")
     if getattr(args, "seeds", 1) < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
-    if getattr(args, "seed0", 0) < 0:
-        raise InputError(f"--seed0 must be >= 0, got {args.seed0}")
 
 
 def _default_p(d: int, p: int | None) -> int:
