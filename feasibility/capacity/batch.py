@@ -20,12 +20,15 @@ import csv
 import io
 import math
 import os
+import shutil
+import socket
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import pandas as pd
 
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
@@ -199,16 +202,18 @@ class _OutputLock:
 # -- executors -------------------------------------------------------------------
 def default_jobs() -> int:
     """All cores this process may use (CPU affinity and cgroup quotas respected)."""
-    try:
-        from joblib import cpu_count
-        return max(1, cpu_count())
-    except ImportError:  # pragma: no cover - joblib is a dependency
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count() or 1)
+    return max(1, joblib.cpu_count())
 
 
-def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str | None = None):
-    """Yield (task, row) as tasks finish, whatever the backend."""
+def execute(function, tasks, solver=None, jobs: int | None = None, executor: str = "local",
+            scheduler: str | None = None):
+    """Yield (task, function(task, solver)) as tasks finish, in any order.
+
+    The one place where the package runs work in parallel: every grid (capacity,
+    files, projections, Hebbian, two-layer, top-k, spectra) goes through it, so
+    each gets the same three executors. `jobs` None means every core.
+    """
+    jobs = jobs or default_jobs()
     if executor not in EXECUTORS:
         raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if executor == "dask":
@@ -218,10 +223,8 @@ def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str |
         for task in tasks:
             yield task, function(task, solver)
         return
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    outputs = parallel(delayed(_tagged)(function, task, solver) for task in tasks)
+    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
+    outputs = parallel(joblib.delayed(_tagged)(function, task, solver) for task in tasks)
     try:
         for task, row in outputs:
             yield task, row
@@ -236,8 +239,6 @@ def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str |
 def _check_scheduler(address: str):
     """Fail fast, with one line, on an address Dask cannot use or a closed port
     (a Client would retry for DASK_CONNECT_TIMEOUT, then complain at exit)."""
-    import socket
-
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import get_backend
 
@@ -334,7 +335,6 @@ class Progress:
         line = (f"[{bar}] {self.done}/{self.total} {fraction:4.0%}  "
                 f"elapsed {_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}"
                 + (f"  {label}" if label else ""))
-        import shutil
         width = shutil.get_terminal_size((100, 20)).columns
         self.stream.write("\r" + line[:max(width - 1, 20)] + "\x1b[K")
         self.stream.flush()
@@ -377,13 +377,12 @@ def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, execut
     store = ResumableCSV(out, columns, key_columns)
     done = store.done()
     todo = list({task.key: task for task in tasks if task.key not in done}.values())
-    jobs = jobs or default_jobs()
     if not quiet and len(todo) < len(tasks):
         print(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} rows already in {out}",
               file=sys.stderr)
     progress = Progress(len(tasks), len(tasks) - len(todo), quiet)
     try:
-        for task, row in _execute(function, todo, solver, jobs, executor, scheduler):
+        for task, row in execute(function, todo, solver, jobs, executor, scheduler):
             store.append(row)
             progress.update(label(row))
     finally:

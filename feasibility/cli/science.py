@@ -14,6 +14,7 @@ bad input raises InputError (one line, exit status 2).
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -144,23 +145,23 @@ def cmd_hebbian(args) -> int:
     return 0
 
 
+def _spectra_of_seed(seed: int, solver, d: int, p: int, distribution: str,
+                     rtol: float) -> list[dict]:
+    """One task of the spectra grid, in the (task, solver) form batch.execute calls."""
+    return analysis.spectra_rows(d, p, seed, distribution, rtol, solver)
+
+
 def cmd_spectra(args) -> int:
 
     _check_common(args)
     _check_rtol(args.rtol)
     out = _csv_out(args.out)
     p = _default_p(args.d, args.p)
-    seeds = range(args.seed0, args.seed0 + args.seeds)
-    jobs = args.jobs or batch.default_jobs()
-    if jobs > 1 and args.seeds > 1:
-        from joblib import Parallel, delayed
-
-        parts = Parallel(n_jobs=jobs)(delayed(analysis.spectra_rows)(
-            args.d, p, s, args.distribution, args.rtol) for s in seeds)
-    else:
-        parts = [analysis.spectra_rows(args.d, p, s, args.distribution, args.rtol)
-                 for s in seeds]
-    frame = pd.DataFrame([row for part in parts for row in part],
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    of_seed = functools.partial(_spectra_of_seed, d=args.d, p=p,
+                                distribution=args.distribution, rtol=args.rtol)
+    parts = dict(batch.execute(of_seed, seeds, jobs=args.jobs))
+    frame = pd.DataFrame([row for seed in seeds for row in parts[seed]],
                          columns=analysis.SPECTRA_COLUMNS)
     write_csv_atomic(frame, out)
     agreement = analysis.spectra_agreement(frame)
