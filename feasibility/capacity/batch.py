@@ -448,3 +448,76 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 def summary_path(out: Path) -> Path:
     out = Path(out)
     return out.with_name(out.stem + "-summary" + out.suffix)
+
+
+# -- agreement with committed reference rows -----------------------------------------
+#: what identifies a capacity row, and what a rerun must reproduce of it
+CAPACITY_KEY = ["model", "d", "seed", "distribution"]
+REPRODUCED = ["p_star", "status"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Per-seed comparison of a run's capacity rows with reference rows."""
+
+    reference: str
+    compared: int               # rows that the reference also has
+    differing: pd.DataFrame     # those whose p_star or status differ, both values side by side
+    not_in_reference: int
+
+    @property
+    def agrees(self) -> bool:
+        return self.differing.empty
+
+    def report(self) -> str:
+        lines = [f"per-seed p*: {self.compared - len(self.differing)} of {self.compared} "
+                 f"seeds agree with {self.reference}"
+                 + (f" ({self.not_in_reference} seeds not in it)" if self.not_in_reference
+                    else "")]
+        if not self.agrees:
+            lines.append(self.differing.to_string(index=False))
+        return "\n".join(lines)
+
+
+def read_reference(path) -> pd.DataFrame:
+    """Committed per-seed capacity rows, checked before any run starts."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such reference file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable CSV ({detail})") from None
+    missing = [c for c in CAPACITY_KEY + REPRODUCED if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: not per-seed capacity rows (no column "
+                         f"{', '.join(missing)})")
+    return frame
+
+
+def compare_with_reference(frame: pd.DataFrame, reference: pd.DataFrame,
+                           name: str = "the reference") -> Agreement:
+    """Match rows on (model, d, seed, distribution) and compare p_star and status
+    as the CSV writes them (as text: an integer p* and an empty one compare exactly)."""
+    ours = _as_text(frame)
+    theirs = _as_text(reference).drop_duplicates(CAPACITY_KEY)
+    both = ours.merge(theirs, on=CAPACITY_KEY, how="left", suffixes=("", "_reference"),
+                      indicator=True)
+    found = both[both["_merge"] == "both"]
+    differs = (found["p_star"] != found["p_star_reference"]) | \
+        (found["status"] != found["status_reference"])
+    columns = CAPACITY_KEY + [c for v in REPRODUCED for c in (v, f"{v}_reference")]
+    return Agreement(name, len(found), found.loc[differs, columns].reset_index(drop=True),
+                     int((both["_merge"] == "left_only").sum()))
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Key and compared columns as the strings a CSV holds (25, not 25.0; NaN as '')."""
+    text = frame[CAPACITY_KEY + REPRODUCED].copy()
+    for column in text.columns:
+        values = text[column]
+        if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
+            values = values.astype("Int64")
+        text[column] = values.astype("string").fillna("").astype(str)
+    return text

@@ -22,8 +22,8 @@ or shuffle), so the prefixes stay nested and the bisection stays exact:
 Each d's row carries the fraction of input energy (uncentred) and of target
 variance (centred) that the d components keep, and the Gaussian p_c at the same
 d for comparison: the median p* of the coupled Gaussian model (d x d, one target
-per fact), read from the committed results (GAUSSIAN_FILES: capacity-summary,
-capacity-large, gaussian-reference) when they have that d, else computed with
+per fact), read from the committed results in results/reference (GAUSSIAN_FILES:
+capacity-summary, capacity-large, gaussian-reference) when they have that d, else computed with
 the batch API at GAUSSIAN_SEEDS seeds into OUT-gaussian.csv (column
 ``gaussian_source`` says which). For a file with shared answers the
 Gaussian p_c is a scale, not a like-for-like null: it has one target per fact.
@@ -50,9 +50,9 @@ GAUSSIAN_SEEDS = 3
 #: where measured Gaussian capacities are looked up (relative to cwd and repo), in
 #: this order; summaries (a p_c column) or per-seed rows (p_star, status) both work.
 #: gaussian-reference is `capacity --model coupled --d 4,6,10,14,20,24,32 --seeds 8`.
-GAUSSIAN_FILES = ("results/capacity-summary.csv", "results/capacity-large-summary.csv",
-                  "results/capacity-large.csv", "results/capacity-large-d64-summary.csv",
-                  "results/capacity-large-d64.csv", "results/gaussian-reference-summary.csv")
+GAUSSIAN_FILES = tuple(f"results/reference/{name}.csv" for name in (
+    "capacity-summary", "capacity-large-summary", "capacity-large",
+    "capacity-large-d64-summary", "capacity-large-d64", "gaussian-reference-summary"))
 DIMS_COLUMNS = ["file", "d", "d_in", "d_out", "input_energy", "target_variance", "n_facts",
                 "shuffle", "p_star", "p_feasible", "p_infeasible", "status",
                 "kappa_at_p_star", "solves", "rounds", "seconds", "solver",

@@ -8,7 +8,7 @@ A specification is one JSON object whose keys are the long options of
      "distribution": "gaussian", "jobs": 2, "out": "results/capacity.csv"}
 
 Keys: description (free text), model, d, seeds, seed0, distribution, file,
-shuffles, dims, out, solver, jobs, executor, scheduler, quiet. Relative paths
+shuffles, dims, out, reference, solver, jobs, executor, scheduler, quiet. Relative paths
 are read from the current directory, as on the command line. An option given
 on the command line overrides the specification's value. Unknown keys, values
 of the wrong type and impossible values (seeds < 1, d < 2, an unknown model,
@@ -28,9 +28,9 @@ from feasibility.core.instances import check_family
 DEFAULTS = {"model": ["coupled"], "d": [8, 12, 16], "seeds": 8, "seed0": 0,
             "distribution": "gaussian", "file": None, "shuffles": 0, "dims": None,
             "out": None, "solver": None, "jobs": None, "executor": "local",
-            "scheduler": None}
+            "scheduler": None, "reference": None}
 #: keys that describe a random grid, and keys that only apply to --file
-GRID_KEYS = ("model", "d", "seeds", "seed0", "distribution")
+GRID_KEYS = ("model", "d", "seeds", "seed0", "distribution", "reference")
 FILE_ONLY_KEYS = ("shuffles", "dims")
 SPEC_KEYS = ("description", *DEFAULTS, "quiet")
 
@@ -93,6 +93,9 @@ def _check_value(key: str, value, where: str):
         need(value in EXECUTORS, f"one of {', '.join(EXECUTORS)}")
     elif key == "out":
         need(isinstance(value, str) and value.lower().endswith(".csv"), "a path ending in .csv")
+    elif key == "reference":
+        need(value is None or isinstance(value, str) and value.lower().endswith(".csv"),
+             "a path ending in .csv, or null")
     elif key == "file":
         need(isinstance(value, str) and value, "a path to a .npz or .csv instance file")
     elif key in ("solver", "scheduler"):

@@ -25,6 +25,8 @@ from feasibility.tools.audit import audit
 from feasibility.tools.embed import DEFAULT_MODEL, embed_file
 
 EXIT_BAD_INPUT = 2
+#: `capacity --reference`: the run finished, but some seed's p* differs from the reference
+EXIT_NOT_REPRODUCED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --file: capacity at each memory size d, projecting onto the "
                           "leading principal components (see feasibility/projection.py)")
     cap.add_argument("--out", default=None, help="CSV to write (required, here or in --spec)")
+    cap.add_argument("--reference", default=None, metavar="FILE.csv",
+                     help="after the run, compare each seed's p* and status with this "
+                          "CSV's row (e.g. results/reference/capacity.csv); exit 1 if any "
+                          "differs")
     cap.add_argument("--solver", default=None)
     cap.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
     cap.add_argument("--executor", default=None,
@@ -167,13 +173,18 @@ def cmd_capacity(args) -> int:
     if args.dims:
         raise InputError("--dims needs --file (for random instances use --d)")
     tasks = batch.capacity_tasks(args.model, args.d, args.seeds, args.seed0, args.distribution)
+    reference = batch.read_reference(args.reference) if args.reference else None
     frame = batch.run_capacity_grid(tasks, out, **common)
     summary = batch.summarise(frame)
     write_csv_atomic(summary, batch.summary_path(out))
     with_options = summary.round({"p_c_log_p_c_over_d2": 3, "seconds_per_seed": 1})
     print(with_options.to_string(index=False))
     print(f"wrote {out} and {batch.summary_path(out)}", file=sys.stderr)
-    return 0
+    if reference is None:
+        return 0
+    agreement = batch.compare_with_reference(frame, reference, args.reference)
+    print(agreement.report())
+    return 0 if agreement.agrees else EXIT_NOT_REPRODUCED
 
 
 def cmd_embed(args) -> int:
