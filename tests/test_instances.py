@@ -2,6 +2,9 @@ import numpy as np
 import pytest
 
 from feasibility import InputError, Instance, generate, load, save
+from feasibility.capacity.batch import capacity_tasks
+from feasibility.core.instances import check_family
+from feasibility.science.analysis import hebbian_capacity, mechanism_rows
 
 
 @pytest.mark.parametrize("model", ["coupled", "decoupled"])
@@ -82,3 +85,37 @@ def test_invalid_instances_are_refused(kwargs, message):
 def test_integer_and_boolean_embeddings_become_float():
     inst = Instance(np.eye(3, dtype=int), np.eye(3, dtype=bool))
     assert inst.inputs.dtype == np.float64 and inst.targets.dtype == np.float64
+
+
+# -- one validation of model, distribution and seed, whoever asks ---------------------
+FAMILY_REFUSALS = [
+    (dict(model="hopfield"), "unknown model 'hopfield': choose one of coupled, decoupled"),
+    (dict(distribution="cauchy"), "unknown distribution 'cauchy': choose one of gaussian, sphere"),
+    (dict(seed=-1), "seed must be a non-negative integer, got -1"),
+]
+
+
+#: each takes (model, distribution, seed) and draws from that family
+ENTRY_POINTS = {
+    "generate": lambda m, dist, s: generate(m, 4, 5, s, dist),
+    "capacity_tasks": lambda m, dist, s: capacity_tasks([m], [4], 1, s, dist),
+    "hebbian_capacity": lambda m, dist, s: hebbian_capacity(m, 4, s, dist),
+    "mechanism_rows": lambda m, dist, s: mechanism_rows(m, 4, 5, s, dist),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("bad, message", FAMILY_REFUSALS)
+def test_every_entry_point_refuses_a_bad_family_in_the_same_words(entry, bad, message):
+    family = {"model": "coupled", "distribution": "gaussian", "seed": 0, **bad}
+    with pytest.raises(InputError) as refused:
+        ENTRY_POINTS[entry](family["model"], family["distribution"], family["seed"])
+    # the grids name the seed by its option, --seed0
+    assert str(refused.value).replace("--seed0", "seed") == message
+
+
+def test_check_family_takes_one_model_or_a_list():
+    check_family("coupled", "sphere", 0)
+    check_family(["coupled", "decoupled"])
+    with pytest.raises(InputError, match="'x'"):
+        check_family(["coupled", "x"])

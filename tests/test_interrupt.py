@@ -140,6 +140,7 @@ def test_killed_runs_resume_to_exactly_the_uninterrupted_rows(tmp_path, capsys):
 def test_a_kill_during_the_final_rewrite_leaves_the_old_file(tmp_path, monkeypatch):
     """The final rewrite goes through a temporary file: interrupted, it changes nothing."""
     import feasibility.capacity.batch as batch
+    import feasibility.core.files as files
 
     out = tmp_path / "cap.csv"
     assert main(["capacity", "--d", "4", "--seeds", "2", "--jobs", "1", "--quiet",
@@ -150,10 +151,10 @@ def test_a_kill_during_the_final_rewrite_leaves_the_old_file(tmp_path, monkeypat
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch.os, "replace", interrupted)
+    monkeypatch.setattr(files.os, "replace", interrupted)
     frame = pd.read_csv(out)
     with pytest.raises(KeyboardInterrupt):
         batch.write_csv_atomic(frame.iloc[::-1], out)
-    monkeypatch.setattr(batch.os, "replace", real_replace)
+    monkeypatch.setattr(files.os, "replace", real_replace)
     assert out.read_bytes() == before
     assert not list(tmp_path.glob("*.partial"))

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from feasibility import InputError, Instance, save
+from feasibility.capacity import projection
 from feasibility.capacity.projection import Projection, measured_gaussian_p_c, parse_dims, surrogate
 from feasibility.cli.main import main
 from feasibility.core.instances import first_contested_prefix
@@ -63,12 +64,40 @@ def test_dims_are_validated():
         parse_dims([0, 4])
 
 
-def test_measured_gaussian_capacities_are_read_from_results():
+@pytest.fixture
+def gaussian_files(tmp_path, monkeypatch):
+    """A summary (p_c at d = 8 over 8 seeds) and per-seed rows (d = 6 and 8, fewer
+    seeds) in place of the committed results/reference files."""
+    summary = tmp_path / "capacity-summary.csv"
+    pd.DataFrame({"model": ["coupled", "decoupled"], "d": [8, 8], "seeds": [8, 8],
+                  "exact": [8, 8], "p_c": [24.5, 27.0]}).to_csv(summary, index=False)
+    per_seed = tmp_path / "gaussian-reference.csv"
+    pd.DataFrame({"model": ["coupled"] * 5 + ["decoupled"],
+                  "d": [6, 6, 6, 8, 8, 6],
+                  "p_star": [10, 13, 99, 20, 22, 50],
+                  "status": ["exact", "exact", "at_least_p_max", "exact", "exact", "exact"],
+                  }).to_csv(per_seed, index=False)
+    monkeypatch.setattr(projection, "GAUSSIAN_FILES", (str(per_seed), str(summary)))
+    return summary, per_seed
+
+
+def test_measured_gaussian_capacities_are_read_from_results(gaussian_files):
     found = measured_gaussian_p_c()
-    assert 8 in found and found[8][0] > 10 and "capacity-summary" in found[8][1]
+    # d = 6: the median of the coupled seeds whose bracket closed (10 and 13), decoupled
+    # rows and a seed stopped at p_max left out
+    assert found[6] == (11.5, "gaussian-reference.csv, 2 seeds")
+    # d = 8: the summary's 8 seeds win over 2 per-seed rows, whatever the file order
+    assert found[8] == (24.5, "capacity-summary.csv, 8 seeds")
+    assert set(found) == {6, 8}
 
 
-def test_cli_dims_writes_rows_reference_and_figure(tmp_path, capsys):
+def test_the_committed_reference_has_the_gaussian_p_c_at_d_8():
+    """The one check on the committed files: the lookup finds results/reference."""
+    found = measured_gaussian_p_c()
+    assert found[8] == (23.0, "capacity-summary.csv, 8 seeds")
+
+
+def test_cli_dims_writes_rows_reference_and_figure(tmp_path, capsys, gaussian_files):
     path = tmp_path / "facts.npz"
     save(embedding_like(24, 10, answers=4, seed=4), path)
     out = tmp_path / "dims.csv"

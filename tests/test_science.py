@@ -272,22 +272,32 @@ def test_parse_criterion():
 
 
 # -- command line and figures --------------------------------------------------------------------
-@pytest.mark.parametrize("argv", [
-    ["hebbian", "--d", "8", "--out", "{dir}/h.txt"],
-    ["hebbian", "--model", "hopfield", "--d", "8", "--out", "{dir}/h.csv"],
-    ["spectra", "--d", "6", "--p", "1", "--out", "{dir}/s.csv"],
-    ["spectra", "--d", "6", "--rtol", "2", "--out", "{dir}/s.csv"],
-    ["mechanism", "--d", "6", "--out", "{dir}/missing/m.csv"],
-    ["theory", "--d", "1", "--out", "{dir}/t.csv"],
-    ["twolayer", "--d", "6", "--h", "0", "--out", "{dir}/w.csv"],
-    ["topk", "--criterion", "tam:0", "--out", "{dir}/k.csv"],
-    ["figures", "--results", "{dir}/nowhere"],
-    ["figures", "--results", "{dir}"],
+@pytest.mark.parametrize("argv, message", [
+    (["hebbian", "--d", "8", "--out", "{dir}/h.txt"], "h.txt: --out must name a .csv file"),
+    (["hebbian", "--model", "hopfield", "--d", "8", "--out", "{dir}/h.csv"],
+     "unknown model 'hopfield': choose one of coupled, decoupled"),
+    (["hebbian", "--d", "8", "--seed0", "-2", "--out", "{dir}/h.csv"],
+     "--seed0 must be a non-negative integer, got -2"),
+    (["spectra", "--d", "6", "--p", "1", "--out", "{dir}/s.csv"], "--p must be >= 2, got 1"),
+    (["spectra", "--d", "6", "--rtol", "2", "--out", "{dir}/s.csv"],
+     "--rtol must lie in (0, 1), got 2.0"),
+    (["spectra", "--d", "6", "--distribution", "cauchy", "--out", "{dir}/s.csv"],
+     "unknown distribution 'cauchy': choose one of gaussian, sphere"),
+    (["mechanism", "--d", "6", "--out", "{dir}/missing/m.csv"], "missing: no such directory"),
+    (["theory", "--d", "1", "--out", "{dir}/t.csv"], "dimensions must be >= 2, got 1"),
+    (["twolayer", "--d", "6", "--h", "0", "--out", "{dir}/w.csv"],
+     "hidden widths must be >= 1, got 0"),
+    (["topk", "--criterion", "tam:0", "--out", "{dir}/k.csv"], "unknown criterion 'tam:0'"),
+    (["figures", "--results", "{dir}/nowhere"], "nowhere: no such directory"),
+    (["figures", "--results", "{dir}"], "no result CSVs to draw from"),
 ])
-def test_bad_science_options_get_one_line_and_status_2(tmp_path, capsys, argv):
+def test_bad_science_options_get_one_line_naming_the_problem_and_status_2(tmp_path, capsys,
+                                                                           argv, message):
     argv = [a.format(dir=tmp_path) for a in argv]
     code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("feasibility: error: ") and err.count("\n") == 1
+    assert message in err, err
 
 
 def test_commands_write_csvs_and_figures(tmp_path, capsys):

@@ -20,17 +20,27 @@ import csv
 import io
 import math
 import os
+import shutil
+import socket
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import pandas as pd
 
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core.errors import InputError
-from feasibility.core.instances import MODELS, file_order, first_contested_prefix, generate, load
+from feasibility.core.files import write_csv_atomic
+from feasibility.core.instances import (
+    check_family,
+    file_order,
+    first_contested_prefix,
+    generate,
+    load,
+)
 
 #: per-seed capacity rows (documented in README.md, "CSV columns")
 CAPACITY_COLUMNS = ["model", "d", "seed", "distribution", "p_max", "p_star", "p_feasible",
@@ -69,13 +79,9 @@ class FileTask:
 
 def capacity_tasks(models, dims, seeds: int, seed0: int = 0,
                    distribution: str = "gaussian") -> list[CapacityTask]:
-    for model in models:
-        if model not in MODELS:
-            raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
+    check_family(models, distribution, seed0, seed_name="--seed0")
     if seeds < 1:
         raise InputError(f"--seeds must be >= 1, got {seeds}")
-    if seed0 < 0:
-        raise InputError(f"--seed0 must be >= 0, got {seed0}")
     for d in dims:
         if d < 2:
             raise InputError(f"dimensions must be >= 2, got {d}")
@@ -163,25 +169,6 @@ class ResumableCSV:
         self.rows.append({c: str(row.get(c)) for c in self.columns})
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: Path):
-    """A reader sees the old file or the new one, never half of one.
-
-    The rows go to ``PATH.PID.partial`` in the same folder, are synced, then
-    renamed over PATH; an interruption leaves PATH as it was (and the partial
-    file is removed unless the process was killed outright).
-    """
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        frame.to_csv(tmp, index=False)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class _OutputLock:
     """An exclusive advisory lock on the output CSV (released even by SIGKILL)."""
 
@@ -215,16 +202,18 @@ class _OutputLock:
 # -- executors -------------------------------------------------------------------
 def default_jobs() -> int:
     """All cores this process may use (CPU affinity and cgroup quotas respected)."""
-    try:
-        from joblib import cpu_count
-        return max(1, cpu_count())
-    except ImportError:  # pragma: no cover - joblib is a dependency
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count() or 1)
+    return max(1, joblib.cpu_count())
 
 
-def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str | None = None):
-    """Yield (task, row) as tasks finish, whatever the backend."""
+def execute(function, tasks, solver=None, jobs: int | None = None, executor: str = "local",
+            scheduler: str | None = None):
+    """Yield (task, function(task, solver)) as tasks finish, in any order.
+
+    The one place where the package runs work in parallel: every grid (capacity,
+    files, projections, Hebbian, two-layer, top-k, spectra) goes through it, so
+    each gets the same three executors. `jobs` None means every core.
+    """
+    jobs = jobs or default_jobs()
     if executor not in EXECUTORS:
         raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if executor == "dask":
@@ -234,10 +223,8 @@ def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str |
         for task in tasks:
             yield task, function(task, solver)
         return
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    outputs = parallel(delayed(_tagged)(function, task, solver) for task in tasks)
+    parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
+    outputs = parallel(joblib.delayed(_tagged)(function, task, solver) for task in tasks)
     try:
         for task, row in outputs:
             yield task, row
@@ -252,8 +239,6 @@ def _execute(function, tasks, solver, jobs: int, executor: str, scheduler: str |
 def _check_scheduler(address: str):
     """Fail fast, with one line, on an address Dask cannot use or a closed port
     (a Client would retry for DASK_CONNECT_TIMEOUT, then complain at exit)."""
-    import socket
-
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import get_backend
 
@@ -350,7 +335,6 @@ class Progress:
         line = (f"[{bar}] {self.done}/{self.total} {fraction:4.0%}  "
                 f"elapsed {_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}"
                 + (f"  {label}" if label else ""))
-        import shutil
         width = shutil.get_terminal_size((100, 20)).columns
         self.stream.write("\r" + line[:max(width - 1, 20)] + "\x1b[K")
         self.stream.flush()
@@ -393,13 +377,12 @@ def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, execut
     store = ResumableCSV(out, columns, key_columns)
     done = store.done()
     todo = list({task.key: task for task in tasks if task.key not in done}.values())
-    jobs = jobs or default_jobs()
     if not quiet and len(todo) < len(tasks):
         print(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} rows already in {out}",
               file=sys.stderr)
     progress = Progress(len(tasks), len(tasks) - len(todo), quiet)
     try:
-        for task, row in _execute(function, todo, solver, jobs, executor, scheduler):
+        for task, row in execute(function, todo, solver, jobs, executor, scheduler):
             store.append(row)
             progress.update(label(row))
     finally:
@@ -465,3 +448,76 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 def summary_path(out: Path) -> Path:
     out = Path(out)
     return out.with_name(out.stem + "-summary" + out.suffix)
+
+
+# -- agreement with committed reference rows -----------------------------------------
+#: what identifies a capacity row, and what a rerun must reproduce of it
+CAPACITY_KEY = ["model", "d", "seed", "distribution"]
+REPRODUCED = ["p_star", "status"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Per-seed comparison of a run's capacity rows with reference rows."""
+
+    reference: str
+    compared: int               # rows that the reference also has
+    differing: pd.DataFrame     # those whose p_star or status differ, both values side by side
+    not_in_reference: int
+
+    @property
+    def agrees(self) -> bool:
+        return self.differing.empty
+
+    def report(self) -> str:
+        lines = [f"per-seed p*: {self.compared - len(self.differing)} of {self.compared} "
+                 f"seeds agree with {self.reference}"
+                 + (f" ({self.not_in_reference} seeds not in it)" if self.not_in_reference
+                    else "")]
+        if not self.agrees:
+            lines.append(self.differing.to_string(index=False))
+        return "\n".join(lines)
+
+
+def read_reference(path) -> pd.DataFrame:
+    """Committed per-seed capacity rows, checked before any run starts."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such reference file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable CSV ({detail})") from None
+    missing = [c for c in CAPACITY_KEY + REPRODUCED if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: not per-seed capacity rows (no column "
+                         f"{', '.join(missing)})")
+    return frame
+
+
+def compare_with_reference(frame: pd.DataFrame, reference: pd.DataFrame,
+                           name: str = "the reference") -> Agreement:
+    """Match rows on (model, d, seed, distribution) and compare p_star and status
+    as the CSV writes them (as text: an integer p* and an empty one compare exactly)."""
+    ours = _as_text(frame)
+    theirs = _as_text(reference).drop_duplicates(CAPACITY_KEY)
+    both = ours.merge(theirs, on=CAPACITY_KEY, how="left", suffixes=("", "_reference"),
+                      indicator=True)
+    found = both[both["_merge"] == "both"]
+    differs = (found["p_star"] != found["p_star_reference"]) | \
+        (found["status"] != found["status_reference"])
+    columns = CAPACITY_KEY + [c for v in REPRODUCED for c in (v, f"{v}_reference")]
+    return Agreement(name, len(found), found.loc[differs, columns].reset_index(drop=True),
+                     int((both["_merge"] == "left_only").sum()))
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Key and compared columns as the strings a CSV holds (25, not 25.0; NaN as '')."""
+    text = frame[CAPACITY_KEY + REPRODUCED].copy()
+    for column in text.columns:
+        values = text[column]
+        if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
+            values = values.astype("Int64")
+        text[column] = values.astype("string").fillna("").astype(str)
+    return text

@@ -22,8 +22,8 @@ or shuffle), so the prefixes stay nested and the bisection stays exact:
 Each d's row carries the fraction of input energy (uncentred) and of target
 variance (centred) that the d components keep, and the Gaussian p_c at the same
 d for comparison: the median p* of the coupled Gaussian model (d x d, one target
-per fact), read from the committed results (GAUSSIAN_FILES: capacity-summary,
-capacity-large, gaussian-reference) when they have that d, else computed with
+per fact), read from the committed results in results/reference (GAUSSIAN_FILES:
+capacity-summary, capacity-large, gaussian-reference) when they have that d, else computed with
 the batch API at GAUSSIAN_SEEDS seeds into OUT-gaussian.csv (column
 ``gaussian_source`` says which). For a file with shared answers the
 Gaussian p_c is a scale, not a like-for-like null: it has one target per fact.
@@ -41,6 +41,7 @@ import pandas as pd
 from feasibility.capacity import batch
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core.errors import InputError
+from feasibility.core.files import write_atomic, write_csv_atomic
 from feasibility.core.instances import (
     SURROGATE_STREAM,
     Instance,
@@ -55,9 +56,9 @@ GAUSSIAN_SEEDS = 3
 #: where measured Gaussian capacities are looked up (relative to cwd and repo), in
 #: this order; summaries (a p_c column) or per-seed rows (p_star, status) both work.
 #: gaussian-reference is `capacity --model coupled --d 4,6,10,14,20,24,32 --seeds 8`.
-GAUSSIAN_FILES = ("results/capacity-summary.csv", "results/capacity-large-summary.csv",
-                  "results/capacity-large.csv", "results/capacity-large-d64-summary.csv",
-                  "results/capacity-large-d64.csv", "results/gaussian-reference-summary.csv")
+GAUSSIAN_FILES = tuple(f"results/reference/{name}.csv" for name in (
+    "capacity-summary", "capacity-large-summary", "capacity-large",
+    "capacity-large-d64-summary", "capacity-large-d64", "gaussian-reference-summary"))
 DIMS_COLUMNS = ["file", "d", "d_in", "d_out", "input_energy", "target_variance", "n_facts",
                 "shuffle", "p_star", "p_feasible", "p_infeasible", "status",
                 "kappa_at_p_star", "solves", "rounds", "seconds", "solver",
@@ -270,7 +271,7 @@ def run_dims_capacity(path, dims, shuffles: int, out: Path, solver=None, jobs=No
     frame["gaussian_p_c"] = [reference.get(int(d), (math.nan, ""))[0] for d in frame["d"]]
     frame["gaussian_source"] = [reference.get(int(d), (math.nan, "not computed"))[1]
                                 for d in frame["d"]]
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     plot_dims(frame, figure_path(out), title=Path(path).name)
     return frame
 
@@ -319,8 +320,7 @@ def plot_dims(frame: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = Path(path).with_name(Path(path).name + ".partial")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return Path(path)
+    try:
+        return write_atomic(path, lambda handle: fig.savefig(handle, format="png"))
+    finally:
+        plt.close(fig)

@@ -8,7 +8,7 @@ A specification is one JSON object whose keys are the long options of
      "distribution": "gaussian", "jobs": 2, "out": "results/capacity.csv"}
 
 Keys: description (free text), model, d, seeds, seed0, distribution, file,
-shuffles, dims, out, solver, jobs, executor, scheduler, quiet. Relative paths
+shuffles, dims, out, reference, solver, jobs, executor, scheduler, quiet. Relative paths
 are read from the current directory, as on the command line. An option given
 on the command line overrides the specification's value. Unknown keys, values
 of the wrong type and impossible values (seeds < 1, d < 2, an unknown model,
@@ -22,15 +22,15 @@ from pathlib import Path
 
 from feasibility.capacity.batch import EXECUTORS
 from feasibility.core.errors import InputError
-from feasibility.core.instances import DISTRIBUTIONS, MODELS
+from feasibility.core.instances import check_family
 
 #: what `capacity` uses when neither the command line nor a specification says
 DEFAULTS = {"model": ["coupled"], "d": [8, 12, 16], "seeds": 8, "seed0": 0,
             "distribution": "gaussian", "file": None, "shuffles": 0, "dims": None,
             "out": None, "solver": None, "jobs": None, "executor": "local",
-            "scheduler": None}
+            "scheduler": None, "reference": None}
 #: keys that describe a random grid, and keys that only apply to --file
-GRID_KEYS = ("model", "d", "seeds", "seed0", "distribution")
+GRID_KEYS = ("model", "d", "seeds", "seed0", "distribution", "reference")
 FILE_ONLY_KEYS = ("shuffles", "dims")
 SPEC_KEYS = ("description", *DEFAULTS, "quiet")
 
@@ -56,6 +56,14 @@ def _name_list(value, where):
     return value
 
 
+def _in_family(where: str, **family):
+    """check_family's refusal, prefixed with where in the file it was found."""
+    try:
+        check_family(**family)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
 def _check_value(key: str, value, where: str):
     """Type and range of one specification value; returns it normalised."""
 
@@ -67,8 +75,7 @@ def _check_value(key: str, value, where: str):
         need(isinstance(value, str), "a string")
     elif key == "model":
         value = _name_list(value, where)
-        unknown = [v for v in value if v not in MODELS]
-        need(not unknown, f"models among {', '.join(MODELS)}")
+        _in_family(where, models=value)
         need(len(set(value)) == len(value), "each model once")
     elif key in ("d", "dims"):
         value = _int_list(value, where)
@@ -80,11 +87,15 @@ def _check_value(key: str, value, where: str):
     elif key in ("seed0", "shuffles"):
         need(_integer(value) and value >= 0, "an integer >= 0")
     elif key == "distribution":
-        need(value in DISTRIBUTIONS, f"one of {', '.join(DISTRIBUTIONS)}")
+        need(isinstance(value, str), "a string")
+        _in_family(where, distribution=value)
     elif key == "executor":
         need(value in EXECUTORS, f"one of {', '.join(EXECUTORS)}")
     elif key == "out":
         need(isinstance(value, str) and value.lower().endswith(".csv"), "a path ending in .csv")
+    elif key == "reference":
+        need(value is None or isinstance(value, str) and value.lower().endswith(".csv"),
+             "a path ending in .csv, or null")
     elif key == "file":
         need(isinstance(value, str) and value, "a path to a .npz or .csv instance file")
     elif key in ("solver", "scheduler"):

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-import numpy as np
 
 import feasibility.cli.science as science_cli
 from feasibility.capacity import batch
@@ -19,7 +16,8 @@ from feasibility.capacity.projection import figure_path, run_dims_capacity
 from feasibility.capacity.spec import resolve_capacity_args
 from feasibility.cli.options import Parser, finite, int_list, name_list
 from feasibility.core.errors import FeasibilityError, InputError
-from feasibility.core.instances import DISTRIBUTIONS, generate, load, save
+from feasibility.core.files import save_npy_atomic, save_npz_atomic, write_csv_atomic
+from feasibility.core.instances import generate, load, save
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import check_solver, decide
 from feasibility.solvers.console import solver_output_to_stderr
@@ -27,6 +25,8 @@ from feasibility.tools.audit import audit
 from feasibility.tools.embed import DEFAULT_MODEL, embed_file
 
 EXIT_BAD_INPUT = 2
+#: `capacity --reference`: the run finished, but some seed's p* differs from the reference
+EXIT_NOT_REPRODUCED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --file: capacity at each memory size d, projecting onto the "
                           "leading principal components (see feasibility/projection.py)")
     cap.add_argument("--out", default=None, help="CSV to write (required, here or in --spec)")
+    cap.add_argument("--reference", default=None, metavar="FILE.csv",
+                     help="after the run, compare each seed's p* and status with this "
+                          "CSV's row (e.g. results/reference/capacity.csv); exit 1 if any "
+                          "differs")
     cap.add_argument("--solver", default=None)
     cap.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
     cap.add_argument("--executor", default=None,
@@ -96,14 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _save_npy(path: str, array: np.ndarray):
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array)
-    os.replace(tmp, path)
-
-
 def cmd_generate(args) -> int:
 
     out = Path(args.out)
@@ -126,13 +122,11 @@ def cmd_check(args) -> int:
             raise InputError(f"{target}: its directory does not exist")
     decision = decide(instance, args.margin, args.solver, args.program, tolerance)
     if args.save_weights and decision.weights is not None:
-        _save_npy(args.save_weights, decision.weights)
+        save_npy_atomic(decision.weights, args.save_weights)
     if args.save_certificate and decision.certificate is not None:
         cert = decision.certificate
-        tmp = Path(args.save_certificate + ".partial")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, rows=cert.rows, slots=cert.slots, weights=cert.weights)
-        os.replace(tmp, args.save_certificate)
+        save_npz_atomic(args.save_certificate, rows=cert.rows, slots=cert.slots,
+                        weights=cert.weights)
     record = {**instance.describe(), **decision.row()}
     if args.json:
         print(json.dumps(record))
@@ -179,15 +173,18 @@ def cmd_capacity(args) -> int:
     if args.dims:
         raise InputError("--dims needs --file (for random instances use --d)")
     tasks = batch.capacity_tasks(args.model, args.d, args.seeds, args.seed0, args.distribution)
-    if args.distribution not in DISTRIBUTIONS:
-        raise InputError(f"unknown distribution {args.distribution!r}")
+    reference = batch.read_reference(args.reference) if args.reference else None
     frame = batch.run_capacity_grid(tasks, out, **common)
     summary = batch.summarise(frame)
-    batch.write_csv_atomic(summary, batch.summary_path(out))
+    write_csv_atomic(summary, batch.summary_path(out))
     with_options = summary.round({"p_c_log_p_c_over_d2": 3, "seconds_per_seed": 1})
     print(with_options.to_string(index=False))
     print(f"wrote {out} and {batch.summary_path(out)}", file=sys.stderr)
-    return 0
+    if reference is None:
+        return 0
+    agreement = batch.compare_with_reference(frame, reference, args.reference)
+    print(agreement.report())
+    return 0 if agreement.agrees else EXIT_NOT_REPRODUCED
 
 
 def cmd_embed(args) -> int:

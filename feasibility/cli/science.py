@@ -14,6 +14,7 @@ bad input raises InputError (one line, exit status 2).
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from feasibility.capacity import batch
 from feasibility.capacity.bisection import capacity_guess
 from feasibility.cli.options import finite, int_list, name_list
 from feasibility.core.errors import InputError
-from feasibility.core.instances import DISTRIBUTIONS, MODELS
+from feasibility.core.files import write_csv_atomic
+from feasibility.core.instances import check_family
 from feasibility.science import analysis, topk, twolayer
 from feasibility.science.figures import claims_table, make_figures, topk_table
 from feasibility.solvers.active_set import check_solver
@@ -107,17 +109,12 @@ def _csv_out(path: str) -> Path:
 
 def _check_common(args):
 
-    for model in getattr(args, "model", []) or []:
-        if model not in MODELS:
-            raise InputError(f"unknown model {model!r}: choose from {', '.join(MODELS)}")
-    if getattr(args, "distribution", "gaussian") not in DISTRIBUTIONS:
-        raise InputError(f"unknown distribution {args.distribution!r}")
+    check_family(getattr(args, "model", None) or [], getattr(args, "distribution", None),
+                 getattr(args, "seed0", None), seed_name="--seed0")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {args.jobs}")
     if getattr(args, "seeds", 1) < 1:
         raise InputError(f"--seeds must be >= 1, got {args.seeds}")
-    if getattr(args, "seed0", 0) < 0:
-        raise InputError(f"--seed0 must be >= 0, got {args.seed0}")
 
 
 def _default_p(d: int, p: int | None) -> int:
@@ -142,10 +139,16 @@ def cmd_hebbian(args) -> int:
     frame = analysis.run_hebbian_grid(args.model, args.d, args.seeds, out, args.seed0,
                                       args.distribution, args.jobs, args.quiet)
     summary = analysis.hebbian_summary(frame)
-    batch.write_csv_atomic(summary, batch.summary_path(out))
+    write_csv_atomic(summary, batch.summary_path(out))
     print(summary.round(3).to_string(index=False))
     print(f"wrote {out} and {batch.summary_path(out)}", file=sys.stderr)
     return 0
+
+
+def _spectra_of_seed(seed: int, solver, d: int, p: int, distribution: str,
+                     rtol: float) -> list[dict]:
+    """One task of the spectra grid, in the (task, solver) form batch.execute calls."""
+    return analysis.spectra_rows(d, p, seed, distribution, rtol, solver)
 
 
 def cmd_spectra(args) -> int:
@@ -154,19 +157,13 @@ def cmd_spectra(args) -> int:
     _check_rtol(args.rtol)
     out = _csv_out(args.out)
     p = _default_p(args.d, args.p)
-    seeds = range(args.seed0, args.seed0 + args.seeds)
-    jobs = args.jobs or batch.default_jobs()
-    if jobs > 1 and args.seeds > 1:
-        from joblib import Parallel, delayed
-
-        parts = Parallel(n_jobs=jobs)(delayed(analysis.spectra_rows)(
-            args.d, p, s, args.distribution, args.rtol) for s in seeds)
-    else:
-        parts = [analysis.spectra_rows(args.d, p, s, args.distribution, args.rtol)
-                 for s in seeds]
-    frame = pd.DataFrame([row for part in parts for row in part],
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    of_seed = functools.partial(_spectra_of_seed, d=args.d, p=p,
+                                distribution=args.distribution, rtol=args.rtol)
+    parts = dict(batch.execute(of_seed, seeds, jobs=args.jobs))
+    frame = pd.DataFrame([row for seed in seeds for row in parts[seed]],
                          columns=analysis.SPECTRA_COLUMNS)
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     agreement = analysis.spectra_agreement(frame)
     verdicts = frame.drop_duplicates(["memory", "seed"])[["memory", "seed", "verdict"]]
     print(verdicts.pivot(index="seed", columns="memory", values="verdict").to_string())
@@ -187,7 +184,7 @@ def cmd_mechanism(args) -> int:
         rows += analysis.mechanism_rows(model, args.d, p, args.seed, args.distribution,
                                         args.rtol)
     frame = pd.DataFrame(rows, columns=analysis.MECHANISM_COLUMNS)
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     print(analysis.mechanism_summary(frame).round(3).to_string(index=False))
     if "optimal" not in set(frame["memory"]):
         print("note: the instance is not feasible, so there is no optimal W to show; "
@@ -200,7 +197,7 @@ def cmd_theory(args) -> int:
 
     out = _csv_out(args.out)
     frame = analysis.theory_table(args.d)
-    batch.write_csv_atomic(frame, out)
+    write_csv_atomic(frame, out)
     print(frame.round(4).to_string(index=False))
     return 0
 

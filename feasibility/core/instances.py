@@ -17,10 +17,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from feasibility.core.errors import InputError
+from feasibility.core.files import save_npz_atomic
 
 MODELS = ("coupled", "decoupled")
 DISTRIBUTIONS = ("gaussian", "sphere")
@@ -270,6 +272,26 @@ class Instance:
 
 
 # -- generation ------------------------------------------------------------------
+def check_family(models: str | Sequence[str] = (), distribution: str | None = None,
+                 seed: int | None = None, seed_name: str = "seed") -> None:
+    """Refuse, with InputError, what ``generate`` cannot draw: a model outside
+    MODELS (one name or a list), a distribution outside DISTRIBUTIONS, a negative
+    seed. Arguments left out are not checked; ``seed_name`` names the seed in the
+    message (the CLI says --seed0).
+
+    Every command and grid validates here, so all of them refuse the same input
+    with the same words.
+    """
+    for model in [models] if isinstance(models, str) else models:
+        if model not in MODELS:
+            raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    if distribution is not None and distribution not in DISTRIBUTIONS:
+        raise InputError(f"unknown distribution {distribution!r}: "
+                         f"choose one of {', '.join(DISTRIBUTIONS)}")
+    if seed is not None and int(seed) < 0:
+        raise InputError(f"{seed_name} must be a non-negative integer, got {seed}")
+
+
 def _draw(rng: np.random.Generator, shape, d: int, distribution: str) -> np.ndarray:
     z = rng.standard_normal(shape)
     if distribution == "sphere":
@@ -296,15 +318,9 @@ def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussia
     larger one with the same seed, and the coupled and decoupled models share
     their inputs and targets (common random numbers).
     """
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
-    if distribution not in DISTRIBUTIONS:
-        raise InputError(f"unknown distribution {distribution!r}: "
-                         f"choose one of {', '.join(DISTRIBUTIONS)}")
+    check_family(model, distribution, seed)
     if int(d) < 1 or int(p) < 2:
         raise InputError(f"need d >= 1 and p >= 2, got d={d}, p={p}")
-    if int(seed) < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed}")
     d, p, seed = int(d), int(p), int(seed)
     X = np.empty((p, d))
     Y = np.empty((p, d))
@@ -431,11 +447,7 @@ def save(instance: Instance, path: str | os.PathLike) -> Path:
               "assignment": instance.assignment}
     if instance.competitors is not None:
         arrays["competitors"] = instance.competitors
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
-    return path
+    return save_npz_atomic(path, **arrays)
 
 
 def first_contested_prefix(instance: Instance) -> int:

@@ -28,7 +28,13 @@ from feasibility.capacity import batch
 from feasibility.capacity.bisection import capacity_guess
 from feasibility.core.certify import margin_lower_bound
 from feasibility.core.errors import InputError
-from feasibility.core.instances import DISTRIBUTIONS, MODELS, Instance, competitor_rows, generate
+from feasibility.core.instances import (
+    MODELS,
+    Instance,
+    check_family,
+    competitor_rows,
+    generate,
+)
 from feasibility.core.tolerances import MARGIN_FLOOR
 from feasibility.solvers.active_set import hebbian_memory, max_margin
 
@@ -42,15 +48,9 @@ def fact_arrays(d: int, p: int, seed: int, distribution: str = "gaussian"):
 
 
 def _check_family(model: str, d: int, seed: int, distribution: str):
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
-    if distribution not in DISTRIBUTIONS:
-        raise InputError(f"unknown distribution {distribution!r}: "
-                         f"choose one of {', '.join(DISTRIBUTIONS)}")
+    check_family(model, distribution, seed)
     if int(d) < 2:
         raise InputError(f"d must be >= 2, got {d}")
-    if int(seed) < 0:
-        raise InputError(f"seed must be >= 0, got {seed}")
 
 
 # -- Hebbian baseline -----------------------------------------------------------------

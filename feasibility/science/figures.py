@@ -8,13 +8,12 @@ missing, and returns the PNG it wrote. ``make_figures`` also writes
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from feasibility.capacity.batch import write_csv_atomic
+from feasibility.core.files import write_atomic, write_csv_atomic
 from feasibility.science import analysis
 
 COLORS = {"coupled": "tab:blue", "decoupled": "tab:orange", "hebbian": "tab:green",
@@ -31,11 +30,11 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return write_atomic(path, lambda handle: fig.savefig(handle, format="png", dpi=110,
+                                                             bbox_inches="tight"))
+    finally:
+        _plt().close(fig)
 
 
 def _read(path: Path) -> pd.DataFrame | None:

