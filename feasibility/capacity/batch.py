@@ -17,6 +17,7 @@ executor gives the same rows.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import os
@@ -32,6 +33,7 @@ import joblib
 import pandas as pd
 
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
+from feasibility.capacity.journal import ProbeJournal, gather, journal_folder
 from feasibility.core.errors import InputError
 from feasibility.core.files import write_csv_atomic
 from feasibility.core.instances import (
@@ -98,10 +100,16 @@ def p_max_for(d: int) -> int:
     return int(math.ceil(1.6 * capacity_guess(d))) + 10
 
 
-def run_capacity_task(task: CapacityTask, solver: str | None = None) -> dict:
+def run_capacity_task(task: CapacityTask, solver: str | None = None,
+                      journal: str | None = None) -> dict:
+    """One per-seed bisection; with a `journal` folder, its probes are recorded
+    there as they finish and a rerun after an interruption reuses them."""
     p_max = p_max_for(task.d)
     full = generate(task.model, task.d, p_max, task.seed, task.distribution)
-    result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver)
+    record = ProbeJournal(journal, task.key) if journal is not None else None
+    result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,
+                                known=record.known() if record else None,
+                                on_probe=record.record if record else None)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
             "solver": solver or "default"}
@@ -401,10 +409,16 @@ def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, execut
 
 
 def run_capacity_grid(tasks: list[CapacityTask], out: Path, **kwargs) -> pd.DataFrame:
-    return run_tasks(tasks, out, CAPACITY_COLUMNS, ["model", "d", "seed", "distribution"],
-                     run_capacity_task,
-                     label=lambda r: f"{r['model']} d={r['d']} seed={r['seed']} "
-                                     f"p*={r['p_star']} ({r['seconds']:.1f}s)", **kwargs)
+    """Every per-seed bisection of the grid; each probe is journaled while its task
+    runs (an interrupted task resumes with its probes), then gathered into
+    OUT-probes.csv, one row per certified probe."""
+    key_columns = ["model", "d", "seed", "distribution"]
+    function = functools.partial(run_capacity_task, journal=str(journal_folder(out)))
+    frame = run_tasks(tasks, out, CAPACITY_COLUMNS, key_columns, function,
+                      label=lambda r: f"{r['model']} d={r['d']} seed={r['seed']} "
+                                      f"p*={r['p_star']} ({r['seconds']:.1f}s)", **kwargs)
+    gather(out, key_columns)
+    return frame
 
 
 def run_file_capacity(path, shuffles: int, out: Path, **kwargs) -> pd.DataFrame:

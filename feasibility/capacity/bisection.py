@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -145,13 +146,17 @@ def bracket_search(probe, p_min: int, p_max: int, guess: int, step: int
 
 def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SMALLEST_P,
                        solver: str | None = None, margin: float = 0.0,
-                       reuse_active_set: bool = True, on_probe=None, **decide_kwargs
+                       reuse_active_set: bool = True, on_probe=None,
+                       known: Mapping[int, Probe] | None = None, **decide_kwargs
                        ) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
     ``guess``: where to start; steps of guess/64, doubling, bracket p*, then
     bisection closes the bracket. ``on_probe(probe)`` is called after each solve.
+    ``known``: probes certified by an earlier, interrupted run of the same search
+    (``capacity.journal``), reused instead of solved again.
     """
+    known = dict(known or {})
     start = time.monotonic()
     p_max = full.n
     guess = min(max(guess or p_max, p_min), p_max)
@@ -166,6 +171,10 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
 
     def probe(p: int) -> Verdict:
         nonlocal active, fast_path_failed_at
+        if p in known:
+            probes.append(known[p])
+            kappa[p] = known[p].margin_lower
+            return known[p].verdict
         instance = full.prefix(p)
         decision = decide(instance, margin, solver,
                           active=transfer_active_set(active, instance) if reuse_active_set and stable

@@ -1,0 +1,105 @@
+"""Per-probe journals: a bisection that takes hours resumes with the probes it finished.
+
+The batch CSV keeps one row per finished task; a task interrupted half-way would
+redo every probe. While a task runs, each certified probe (p, verdict, certified
+bracket on kappa*) is appended to its own journal, one JSON line, synced to disk.
+A rerun of the task reads the journal and reuses those probes instead of solving
+them again: monotonicity in p makes a certified verdict at p valid whatever the
+path that reached it, and the search is deterministic, so it walks the same probes.
+A line cut by a kill is ignored (that probe is redone); none is repeated.
+
+When a grid ends, its journals are gathered into one tidy CSV beside the output
+(``OUT-probes.csv``: the task's key columns, then one row per probe) and removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pandas as pd
+
+from feasibility.capacity.bisection import Probe
+from feasibility.core.files import write_csv_atomic
+from feasibility.core.status import Verdict
+
+PROBE_COLUMNS = [f.name for f in fields(Probe)]
+
+
+def journal_folder(out: str | os.PathLike) -> Path:
+    """Where the running tasks of a grid writing `out` keep their journals."""
+    out = Path(out)
+    return out.with_name(out.name + ".probes")
+
+
+def probes_path(out: str | os.PathLike) -> Path:
+    """The tidy CSV of every probe of a grid writing `out`."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-probes.csv")
+
+
+class ProbeJournal:
+    """The append-only record of one task's certified probes."""
+
+    def __init__(self, folder: str | os.PathLike, key: tuple):
+        name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(part)) for part in key)
+        self.key = key
+        self.path = Path(folder) / f"{name}.jsonl"
+
+    def known(self) -> dict[int, Probe]:
+        """The probes recorded so far, by p (a line cut by a kill is skipped)."""
+        if not self.path.exists():
+            return {}
+        found = {}
+        for record in map(_parsed, self.path.read_text().splitlines()):
+            if record is None or list(record.get("key", ())) != list(self.key):
+                continue
+            fields_ = {c: record[c] for c in PROBE_COLUMNS if c in record}
+            try:
+                probe = Probe(**{**fields_, "verdict": Verdict(fields_["verdict"])})
+            except (ValueError, TypeError, KeyError):
+                continue
+            found[probe.p] = probe
+        return found
+
+    def record(self, probe: Probe):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"key": list(self.key), **asdict(probe),
+                           "verdict": str(probe.verdict)}) + "\n"
+        with open(self.path, "a") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:
+    """Fold the journals of a finished grid into OUT-probes.csv and remove them."""
+    folder = journal_folder(out)
+    if not folder.exists():
+        return None
+    frames = []
+    target = probes_path(out)
+    if target.exists() and target.stat().st_size > 0:
+        frames.append(pd.read_csv(target, dtype=str))
+    for path in sorted(folder.glob("*.jsonl")):
+        rows = [_parsed(line) for line in path.read_text().splitlines()]
+        rows = [{**dict(zip(key_columns, row["key"])), **row} for row in rows if row]
+        if rows:
+            frames.append(pd.DataFrame(rows)[key_columns + PROBE_COLUMNS].astype(str))
+    if frames:
+        frame = pd.concat(frames, ignore_index=True).drop_duplicates(key_columns + ["p"])
+        write_csv_atomic(frame, target)
+    shutil.rmtree(folder, ignore_errors=True)
+    return target if frames else None
+
+
+def _parsed(line: str) -> dict | None:
+    """One journal line, or None for a line cut by a kill."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None

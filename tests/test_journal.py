@@ -1,0 +1,85 @@
+"""Per-probe journals: an interrupted bisection resumes with its certified probes,
+none lost, none repeated, and ends where an uninterrupted one ends."""
+
+import pandas as pd
+import pytest
+
+import feasibility.capacity.bisection as bisection
+from feasibility import generate
+from feasibility.capacity.batch import CapacityTask, run_capacity_grid
+from feasibility.capacity.journal import ProbeJournal, journal_folder, probes_path
+
+FULL = dict(model="coupled", d=8, p=45, seed=3)
+KEY = ("coupled", "8", "3", "gaussian")
+
+
+def full():
+    return generate(FULL["model"], FULL["d"], FULL["p"], FULL["seed"])
+
+
+def counting_decide(monkeypatch, fail_after=None):
+    calls = []
+    real = bisection.decide
+
+    def decide(instance, *args, **kwargs):
+        if fail_after is not None and len(calls) >= fail_after:
+            raise KeyboardInterrupt
+        calls.append(instance.n)
+        return real(instance, *args, **kwargs)
+
+    monkeypatch.setattr(bisection, "decide", decide)
+    return calls
+
+
+def test_an_interrupted_search_resumes_with_its_probes(tmp_path, monkeypatch):
+    reference = bisection.capacity_bisection(full(), guess=20)
+    assert reference.status == "exact" and len(reference.probes) >= 4
+
+    journal = ProbeJournal(tmp_path, KEY)
+    calls = counting_decide(monkeypatch, fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        bisection.capacity_bisection(full(), guess=20, on_probe=journal.record,
+                                     known=journal.known())
+    assert sorted(journal.known()) == sorted(calls) and len(calls) == 2
+
+    monkeypatch.undo()
+    calls = counting_decide(monkeypatch)
+    resumed = bisection.capacity_bisection(full(), guess=20, on_probe=journal.record,
+                                           known=journal.known())
+    first_two = [probe.p for probe in reference.probes[:2]]
+    assert not set(calls) & set(first_two)               # nothing repeated
+    assert [probe.p for probe in resumed.probes] == [probe.p for probe in reference.probes]
+    assert resumed.p_star == reference.p_star and resumed.status == reference.status
+    assert sorted(journal.known()) == sorted(probe.p for probe in reference.probes)
+
+
+def test_a_line_cut_by_a_kill_is_redone(tmp_path, monkeypatch):
+    journal = ProbeJournal(tmp_path, KEY)
+    reference = bisection.capacity_bisection(full(), guess=20, on_probe=journal.record)
+    lines = journal.path.read_text().splitlines(keepends=True)
+    journal.path.write_text("".join(lines[:-1]) + lines[-1][:17])   # last line half written
+    calls = counting_decide(monkeypatch)
+    resumed = bisection.capacity_bisection(full(), guess=20, known=journal.known())
+    assert calls == [reference.probes[-1].p]
+    assert resumed.p_star == reference.p_star
+
+
+def test_a_journal_of_another_task_is_not_used(tmp_path):
+    journal = ProbeJournal(tmp_path, KEY)
+    bisection.capacity_bisection(full(), guess=20, on_probe=journal.record)
+    other = ProbeJournal(tmp_path, ("coupled", "8", "4", "gaussian"))
+    other.path.write_text(journal.path.read_text())   # same lines, wrong key
+    assert other.known() == {}
+
+
+def test_a_grid_gathers_every_probe_into_one_table(tmp_path):
+    out = tmp_path / "capacity.csv"
+    tasks = [CapacityTask("coupled", 8, seed) for seed in range(2)]
+    frame = run_capacity_grid(tasks, out, executor="serial", quiet=True)
+    probes = pd.read_csv(probes_path(out))
+    assert not journal_folder(out).exists()
+    assert len(probes) == frame["solves"].sum()
+    for _, row in frame.iterrows():
+        mine = probes[probes.seed == row.seed]
+        assert mine.loc[mine.verdict == "feasible", "p"].max() == row.p_star
+        assert mine.loc[mine.verdict == "infeasible", "p"].min() == row.p_infeasible
