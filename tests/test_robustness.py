@@ -262,7 +262,7 @@ def test_capacity_refuses_a_csv_it_did_not_write(tmp_path, capsys):
 
     out = tmp_path / "cap.csv"
     header = ",".join(CAPACITY_COLUMNS)
-    row = "coupled,4,0,gaussian,24,9,9,10,exact,0.1,4,6,0.1,default"
+    row = "coupled,4,0,gaussian,24,9,9,10,exact,0.1,4,6,0.1,default,1e-06"
     for text, message in ((header + "\n" + row + "\nthis line is not a row\n" + row + "\n",
                            "line 3 has 1 fields"),
                           ("\x00\xff binary\n", "not a CSV written by feasibility"),

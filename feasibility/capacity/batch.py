@@ -43,11 +43,12 @@ from feasibility.core.instances import (
     generate,
     load,
 )
+from feasibility.core.tolerances import capacity_tolerance
 
 #: per-seed capacity rows (documented in README.md, "CSV columns")
 CAPACITY_COLUMNS = ["model", "d", "seed", "distribution", "p_max", "p_star", "p_feasible",
                     "p_infeasible", "status", "kappa_at_p_star", "solves", "rounds",
-                    "seconds", "solver"]
+                    "seconds", "solver", "tolerance"]
 FILE_COLUMNS = ["file", "n_facts", "shuffle", "p_star", "p_feasible", "p_infeasible",
                 "status", "kappa_at_p_star", "solves", "rounds", "seconds", "solver"]
 SUMMARY_COLUMNS = ["model", "d", "seeds", "exact", "p_c", "p_star_q25", "p_star_q75",
@@ -107,12 +108,14 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     p_max = p_max_for(task.d)
     full = generate(task.model, task.d, p_max, task.seed, task.distribution)
     record = ProbeJournal(journal, task.key) if journal is not None else None
+    tolerance = capacity_tolerance(task.d)
     result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,
                                 known=record.known() if record else None,
-                                on_probe=record.record if record else None)
+                                on_probe=record.record if record else None,
+                                tolerance=tolerance)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
-            "solver": solver or "default"}
+            "solver": solver or "default", "tolerance": tolerance}
 
 
 def run_file_task(task: FileTask, solver: str | None = None) -> dict:

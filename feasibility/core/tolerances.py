@@ -12,6 +12,16 @@ the origin to the convex hull of the normalised constraints a_ij / ||a_ij||_F.
 #: then no W separates the facts with normalised margin above tau.
 INFEASIBILITY_TOLERANCE = 1e-6
 
+#: Up to this d the capacity runs use INFEASIBILITY_TOLERANCE itself (every
+#: committed result was computed so); above it tau shrinks, see capacity_tolerance.
+TOLERANCE_FIXED_UP_TO_D = 96
+#: tau must stay well below the drop of kappa* per added fact near p*, or p*
+#: depends on which certificate a solver happens to find. That drop was measured
+#: at 1.3e-3, 3.5e-4, 1.4e-4, 6.9e-5 for d = 16, 24, 32, 48 (DESIGN.md), close
+#: to d^-3; extrapolated ~9e-6 at d = 96, i.e. ~9 tau. Shrinking tau as d^-3
+#: keeps that ratio at every larger d.
+TOLERANCE_DECAY_POWER = 3
+
 #: A W proves feasibility only if its recomputed normalised margin exceeds this
 #: floor, far above the float64 rounding of the recomputation (~1e-15 sqrt(d)).
 MARGIN_FLOOR = 1e-12
@@ -27,3 +37,11 @@ MAX_ACTIVE_SET_ROUNDS = 60
 #: would understate kappa*'s bound by the factor s. 1e-12 leaves room for the
 #: rounding of normalising ~1e4 duals (~K eps) and nothing more.
 CERTIFICATE_SUM_ATOL = 1e-12
+
+
+def capacity_tolerance(d: int) -> float:
+    """The tau of the capacity runs at dimension d: 1e-6 up to d = 96, then
+    1e-6 (96/d)^3 (4.2e-7 at d = 128, 1.25e-7 at 192, 5.3e-8 at 256)."""
+    if d <= TOLERANCE_FIXED_UP_TO_D:
+        return INFEASIBILITY_TOLERANCE
+    return INFEASIBILITY_TOLERANCE * (TOLERANCE_FIXED_UP_TO_D / d) ** TOLERANCE_DECAY_POWER
