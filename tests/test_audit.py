@@ -8,8 +8,8 @@ import pytest
 import feasibility.tools.audit as audit_module
 from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate, save
 from feasibility.cli.main import main
-from feasibility.solvers.active_set import SOLVERS, installed_solvers
 from feasibility.core.status import EngineStatus, RoundStatus
+from feasibility.solvers.active_set import SOLVERS, installed_solvers
 from feasibility.tools.audit import AuditRecord, audit, solver_programs
 
 

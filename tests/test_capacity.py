@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate
+from feasibility.capacity.bisection import bracket_search, capacity_bisection, capacity_guess
 from feasibility.solvers import structured
 from feasibility.solvers.structured import Evidence
-from feasibility.capacity.bisection import bracket_search, capacity_bisection, capacity_guess
 
 
 @pytest.mark.parametrize("model,seed", [("coupled", 0), ("decoupled", 1)])

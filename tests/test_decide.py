@@ -104,3 +104,16 @@ def test_a_near_critical_verdict_depends_on_the_tolerance():
     assert decision.verdict == FEASIBLE and decision.verify(inst)
     beyond = decide(full.prefix(p_star + 1))
     assert beyond.verdict == INFEASIBLE and beyond.verify(full.prefix(p_star + 1))
+
+
+def test_a_new_engine_is_one_row_of_the_table(needs_a_solver, monkeypatch):
+    """An engine is its round function (here: cvxpy's default solver through the
+    conic round) and a start size; the shared loop needs no edit."""
+    conic = SOLVERS["clarabel"]
+    monkeypatch.setitem(SOLVERS, "mine", conic._replace(cvxpy_name=None, options={}))
+    assert "mine" in installed_solvers()
+    decision = decide(needs_a_solver, solver="mine", escalate=False)
+    assert decision.verdict == INFEASIBLE and decision.solver == "mine"
+    assert decision.solvers_tried == ("mine/socp",)
+    assert {s.solver for s in decision.statuses} == {"mine"}
+    assert decision.verify(needs_a_solver)

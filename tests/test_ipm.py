@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import feasibility.solvers.ipm as ipm
+from feasibility.core.status import EngineStatus
 from feasibility.solvers.ipm import (
     KroneckerColumns,
     NewtonSolver,
@@ -88,7 +89,7 @@ def test_min_norm_point_matches_cvxpy(K, seed):
     problem = cp.Problem(cp.Minimize(cp.sum_squares(A @ lam)), [cp.sum(lam) == 1])
     problem.solve(solver=cp.CLARABEL)
     result = min_norm_point(cols)
-    assert result.status == "optimal"
+    assert result.status is EngineStatus.OPTIMAL and result.status == "optimal"
     assert result.lam.min() >= 0 and result.lam.sum() == pytest.approx(1)
     assert np.linalg.norm(result.W) == pytest.approx(np.sqrt(problem.value), abs=1e-6)
 

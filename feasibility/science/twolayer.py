@@ -34,6 +34,7 @@ from feasibility.core import certify
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
 from feasibility.core.errors import InputError
 from feasibility.core.instances import MODELS, TWOLAYER_STREAM, Instance, generate
+from feasibility.core.status import CapacityStatus
 from feasibility.core.tolerances import MARGIN_FLOOR
 from feasibility.solvers.active_set import decide
 from feasibility.solvers.console import solver_output_to_stderr
@@ -256,7 +257,7 @@ def twolayer_capacity(model: str, d: int, h: int, seed: int, distribution: str =
     if h >= d:
         # any d x d W is B A with h >= d: the rank-h capacity is the one-layer one
         row["p_trained"] = one.p_star
-    elif trained and one.status == "exact" and frozen.status == "exact":
+    elif trained and one.status == CapacityStatus.EXACT and frozen.status == CapacityStatus.EXACT:
         lo, not_found, probes = _search_trained(full, h, frozen.p_star, one.p_star + 1, solver)
         row.update(p_trained=lo, trained_not_found_at=not_found, trained_probes=probes)
     row["seconds"] = round(time.monotonic() - start, 3)

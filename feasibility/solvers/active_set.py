@@ -274,16 +274,23 @@ class Engine(NamedTuple):
     initial_per_input: Callable[[Instance], int]   # Hebbian-tightest constraints to start
 
 
+#: ECOS stops after 100 iterations by default; near-critical probes can need more
+ECOS_MAX_ITERS = 500
+#: SCS's default accuracy (1e-4, absolute and relative) is far above the 1e-6
+#: tolerance a certificate must reach; as a first-order method it then needs
+#: more than its default 100,000 iterations
+SCS_EPS, SCS_MAX_ITERS = 1e-9, 200_000
+
 #: user-facing solver name -> Engine; "ipm" is the project's structured
 #: interior-point method (solvers/ipm.py) on the dual "minnorm" program, the
-#: others run the cvxpy models. ECOS's 500 iterations and SCS's 1e-9
-#: accuracies are what near-critical probes needed to return duals at all.
+#: others run the cvxpy models.
 SOLVERS = {
     "ipm": Engine(None, ("minnorm",), {}, _ipm_round, _ipm_initial),
     "clarabel": Engine(cp.CLARABEL, ("socp", "lp"), {}, _conic_round, _conic_initial),
-    "ecos": Engine(cp.ECOS, ("socp",), {"max_iters": 500}, _conic_round, _conic_initial),
+    "ecos": Engine(cp.ECOS, ("socp",), {"max_iters": ECOS_MAX_ITERS}, _conic_round,
+                   _conic_initial),
     "scs": Engine(cp.SCS, ("socp", "lp"),
-                  {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200_000},
+                  {"eps_abs": SCS_EPS, "eps_rel": SCS_EPS, "max_iters": SCS_MAX_ITERS},
                   _conic_round, _conic_initial),
     "highs": Engine(cp.HIGHS, ("lp",), {"highs_options": {"presolve": "off",
                                                           "solver": "simplex"}},

@@ -19,6 +19,9 @@ from feasibility.core.instances import Instance
 from feasibility.core.tolerances import RANK_RTOL
 
 PROGRAMS = ("socp", "lp")
+#: row_space_basis accumulates A^T A over blocks of this many rows, so that the
+#: products it forms stay bounded however many rows (constraints) A has
+GRAM_BLOCK_ROWS = 65536
 
 
 def row_space_basis(A: np.ndarray, rtol: float = RANK_RTOL) -> np.ndarray | None:
@@ -26,8 +29,8 @@ def row_space_basis(A: np.ndarray, rtol: float = RANK_RTOL) -> np.ndarray | None
     N, d = A.shape
     if N >= d:
         gram = np.zeros((d, d))
-        for start in range(0, N, 65536):  # bounded memory for many rows
-            block = A[start:start + 65536]
+        for start in range(0, N, GRAM_BLOCK_ROWS):  # bounded memory for many rows
+            block = A[start:start + GRAM_BLOCK_ROWS]
             gram += block.T @ block
         values, vectors = np.linalg.eigh(gram)
         keep = values > (rtol**2) * max(values.max(), np.finfo(float).tiny)
