@@ -9,7 +9,7 @@ Python API (the `feasibility` command is a thin layer over it)::
 
 Layers, each importing only from those above it in this list:
 
-    core      instances, files, certificates, tolerances (numpy only, no cvxpy)
+    core      instances, files, certificates, statuses, tolerances (numpy only, no cvxpy)
     solvers   the programs, the IPM, the structured fast paths, the active set
     capacity  bisection on p, the batch runner and its executors, projections
     science   Hebbian baseline, spectra, mechanism, two-layer, top-k, figures
@@ -26,6 +26,7 @@ import warnings
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
 from feasibility.core.errors import FeasibilityError, InputError
 from feasibility.core.instances import Instance, generate, load, save
+from feasibility.core.status import CapacityStatus, Verdict
 from feasibility.solvers.active_set import (
     Decision,
     decide,
@@ -34,7 +35,8 @@ from feasibility.solvers.active_set import (
     max_margin,
 )
 
-__all__ = ["FEASIBLE", "INFEASIBLE", "UNDETERMINED", "FeasibilityError", "InputError",
+__all__ = ["FEASIBLE", "INFEASIBLE", "UNDETERMINED", "Verdict", "CapacityStatus",
+           "FeasibilityError", "InputError",
            "Instance", "generate", "load", "save", "Decision", "decide", "hebbian_memory",
            "installed_solvers", "max_margin"]
 __version__ = "0.2.0"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from feasibility.core.instances import Instance
+from feasibility.core.instances import EMBEDDING_LIKE_STREAM, Instance
 
 #: |mu|^2 relative to the unit-trace random part: mean cosine ~ 0.45
 COMMON = 0.9
@@ -46,7 +46,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 def embedding_like(n: int, d: int, answers: int | None = None, seed: int = 0,
                    spread: float = 0.7) -> Instance:
     """n facts with d-dimensional inputs and targets (see module docstring)."""
-    rng = np.random.default_rng([seed, 7, d, n, answers or 0])
+    rng = np.random.default_rng([seed, EMBEDDING_LIKE_STREAM, d, n, answers or 0])
     mu_x, draw_x = _spectrum_model(rng, d)
     mu_y, draw_y = _spectrum_model(rng, d)
     if answers is None:
