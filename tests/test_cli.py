@@ -130,7 +130,7 @@ def test_bad_files_get_one_line_and_status_2(tmp_path, capsys):
     (["capacity", "--d", "4", "--distribution", "cauchy", "--out", "{dir}/x.csv"],
      "unknown distribution 'cauchy': choose one of gaussian, sphere"),
     (["capacity", "--d", "4", "--seed0", "-1", "--out", "{dir}/x.csv"],
-     "--seed0 must be >= 0, got -1"),
+     "--seed0 must be a non-negative integer, got -1"),
     (["capacity", "--d", "4,x", "--out", "{dir}/x.csv"],
      "--d: expected comma-separated integers, got '4,x'"),
     (["capacity", "--d", "4", "--seeds", "0", "--out", "{dir}/x.csv"],
