@@ -99,10 +99,11 @@ def test_reference_comparison_matches_rows_by_key_and_compares_text(tmp_path):
     ours = pd.concat([capacity_rows("coupled", 8, [25, 20, 30]),
                       capacity_rows("decoupled", 8, [np.nan], ["undetermined"])],
                      ignore_index=True)
-    # the reference as the CSV holds it: text, a missing p* as an empty field, rows in
-    # another order, one seed changed and one absent
-    ours.iloc[[3, 1, 0]].assign(p_star=["", "21", "25"]).to_csv(tmp_path / "ref.csv",
-                                                               index=False)
+    # the reference as a CSV holds it: a missing p* as an empty field, p* as floats
+    # (as pandas writes a column with a missing value), rows in another order, one seed
+    # changed and one absent
+    ours.iloc[[3, 1, 0]].assign(p_star=["", "21.0", "25"]).to_csv(tmp_path / "ref.csv",
+                                                                 index=False)
     reference = batch.read_reference(tmp_path / "ref.csv")
     agreement = batch.compare_with_reference(ours, reference, "ref.csv")
     assert (agreement.compared, agreement.not_in_reference) == (3, 1)
