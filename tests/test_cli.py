@@ -47,8 +47,15 @@ def test_capacity_grid_writes_rows_and_summary(tmp_path, capsys):
     assert len(rows) == 8 and set(rows["status"]) == {"exact"}
     summary = pd.read_csv(tmp_path / "cap-summary.csv")
     assert len(summary) == 4
-    assert {"p_c", "p_c_log_p_c_over_d2"} <= set(summary.columns)
-    assert "p_c" in stdout
+    for _, line in summary.iterrows():   # each summary line is its seeds' rows, summarised
+        seeds = rows[(rows["model"] == line["model"]) & (rows["d"] == line["d"])]
+        assert line["seeds"] == line["exact"] == 2
+        assert line["p_c"] == seeds["p_star"].median()
+        assert (line["p_star_min"], line["p_star_max"]) == (seeds["p_star"].min(),
+                                                            seeds["p_star"].max())
+        assert line["p_c_log_p_c_over_d2"] == pytest.approx(
+            line["p_c"] * np.log(line["p_c"]) / line["d"] ** 2)
+    assert "p_c" in stdout and "p_c_log_p_c_over_d2" in stdout
 
 
 def test_capacity_resumes_without_repeating_rows(tmp_path, capsys):
@@ -123,7 +130,7 @@ def test_bad_files_get_one_line_and_status_2(tmp_path, capsys):
     (["capacity", "--d", "4", "--distribution", "cauchy", "--out", "{dir}/x.csv"],
      "unknown distribution 'cauchy': choose one of gaussian, sphere"),
     (["capacity", "--d", "4", "--seed0", "-1", "--out", "{dir}/x.csv"],
-     "--seed0 must be >= 0, got -1"),
+     "--seed0 must be a non-negative integer, got -1"),
     (["capacity", "--d", "4,x", "--out", "{dir}/x.csv"],
      "--d: expected comma-separated integers, got '4,x'"),
     (["capacity", "--d", "4", "--seeds", "0", "--out", "{dir}/x.csv"],

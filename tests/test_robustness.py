@@ -360,8 +360,12 @@ def test_example_specification_is_make_runs_grid():
     spec = load_spec(root / "instances" / "small-grid.json")
     assert spec["model"] == ["coupled", "decoupled"] and spec["d"] == [8, 12, 16]
     assert spec["seeds"] == 8 and spec["out"] == "results/capacity.csv"
+    assert spec["reference"] == "results/reference/capacity.csv"
+    assert (root / spec["reference"]).is_file()
     makefile = (root / "Makefile").read_text()
     assert "--model coupled,decoupled --d 8,12,16 --seeds 8" in makefile
+    assert "--out results/capacity.csv --reference $(REFERENCE)/capacity.csv" in makefile
+    assert "REFERENCE := results/reference" in makefile
 
 
 # -- reproducibility ---------------------------------------------------------------------

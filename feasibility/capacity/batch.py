@@ -502,7 +502,7 @@ def read_reference(path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: no such reference file")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: not a readable CSV ({detail})") from None
@@ -515,8 +515,8 @@ def read_reference(path) -> pd.DataFrame:
 
 def compare_with_reference(frame: pd.DataFrame, reference: pd.DataFrame,
                            name: str = "the reference") -> Agreement:
-    """Match rows on (model, d, seed, distribution) and compare p_star and status
-    as the CSV writes them (as text: an integer p* and an empty one compare exactly)."""
+    """Match rows on (model, d, seed, distribution) and compare p_star and status,
+    both sides brought to one text form first (see _as_text)."""
     ours = _as_text(frame)
     theirs = _as_text(reference).drop_duplicates(CAPACITY_KEY)
     both = ours.merge(theirs, on=CAPACITY_KEY, how="left", suffixes=("", "_reference"),
@@ -530,7 +530,8 @@ def compare_with_reference(frame: pd.DataFrame, reference: pd.DataFrame,
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Key and compared columns as the strings a CSV holds (25, not 25.0; NaN as '')."""
+    """Key and compared columns as text: 25 whether a CSV held 25 or 25.0 (a column with
+    an undetermined seed is written as floats), a missing p* as ''."""
     text = frame[CAPACITY_KEY + REPRODUCED].copy()
     for column in text.columns:
         values = text[column]

@@ -184,10 +184,11 @@ def resolve_capacity_args(args):
     if args.scheduler and args.executor != "dask":
         raise InputError(f"--scheduler applies to --executor dask only "
                          f"(executor is {args.executor!r})")
-    for key in ("seeds", "seed0", "shuffles"):
+    for key in ("seeds", "shuffles"):
         value = getattr(args, key)
         if not _integer(value) or value < (1 if key == "seeds" else 0):
             raise InputError(f"--{key} must be >= {1 if key == 'seeds' else 0}, got {value}")
+    check_family(args.model, args.distribution, args.seed0, seed_name="--seed0")
     return args
 
 

@@ -95,7 +95,9 @@ def add_parsers(sub) -> None:
     topk.add_argument("--out", required=True)
 
     figs = sub.add_parser("figures", help="every figure as PNG from the CSVs, plus claims.csv")
-    figs.add_argument("--results", default="results", help="folder of the CSVs (default results)")
+    figs.add_argument("--results", default="results",
+                      help="folder of the CSVs, where the figures go too (default results; "
+                           "the committed ones are in results/reference)")
 
 
 def _csv_out(path: str) -> Path:

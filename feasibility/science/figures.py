@@ -1,4 +1,6 @@
-"""Figures, made from the CSVs in results/ only (matplotlib, Agg backend).
+"""Figures, made from the CSVs of one results folder only (matplotlib, Agg backend):
+results/reference for the committed figures (`make figures`), results/ for a
+checkout's own runs (`make reproduce`).
 
 Each figure function reads the CSVs it needs, skips quietly when one is
 missing, and returns the PNG it wrote. ``make_figures`` also writes
