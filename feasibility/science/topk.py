@@ -51,7 +51,7 @@ from feasibility.capacity import batch
 from feasibility.capacity.bisection import bracket_search, capacity_guess, transfer_active_set
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED, CertifiedBracket
 from feasibility.core.errors import InputError
-from feasibility.core.instances import MODELS, Instance, generate
+from feasibility.core.instances import Instance, check_family, generate
 from feasibility.core.status import CapacityStatus, Verdict
 from feasibility.core.tolerances import CERTIFICATE_SUM_ATOL, INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import hebbian_memory
@@ -404,8 +404,7 @@ def tam_capacity(model: str, d: int, seed: int, criterion: Criterion | str,
 
     if isinstance(criterion, str):
         criterion = parse_criterion(criterion)
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    check_family(model)
     start = time.monotonic()
     p_max = int(p_max or P_MAX_OVER_GUESS * capacity_guess(d))
     full = generate(model, d, p_max, seed, distribution)

@@ -33,7 +33,7 @@ from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.core import certify
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, UNDETERMINED
 from feasibility.core.errors import InputError
-from feasibility.core.instances import MODELS, TWOLAYER_STREAM, Instance, generate
+from feasibility.core.instances import TWOLAYER_STREAM, Instance, check_family, generate
 from feasibility.core.status import CapacityStatus
 from feasibility.core.tolerances import MARGIN_FLOOR
 from feasibility.solvers.active_set import decide
@@ -240,8 +240,7 @@ def twolayer_capacity(model: str, d: int, h: int, seed: int, distribution: str =
     """One row: full-rank, frozen-A (certified) and trained (certified lower bound)
     capacities of a d x d memory factored through width h."""
 
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+    check_family(model)
     if d < 2 or h < 1:
         raise InputError(f"need d >= 2 and h >= 1, got d={d}, h={h}")
     start = time.monotonic()
