@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -475,8 +476,6 @@ def mechanism_rows(model: str, d: int, p: int, seed: int, distribution: str = "g
 def read_capacity(results_dir) -> pd.DataFrame:
     """Per-seed capacities: capacity.csv, plus capacity-large.csv when present
     (rows for the same (model, d, seed) are taken once, large file first)."""
-    from pathlib import Path
-
     results_dir = Path(results_dir)
     frames = [pd.read_csv(path) for path in (results_dir / "capacity-large.csv",
                                              results_dir / "capacity.csv") if path.exists()]

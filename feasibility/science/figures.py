@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
 
 from feasibility.core.files import write_atomic, write_csv_atomic
 from feasibility.science import analysis
@@ -259,7 +260,6 @@ def fig_twolayer(results: Path) -> Path | None:
         h = np.linspace(max(x.min(), 1 / d), max(x.max(), 1.0), 100)
 
         def solve(dof):
-            from scipy.optimize import brentq
             return brentq(lambda p: p * math.log(p) - r * dof, 1.0 + 1e-9, 1e6)
 
         ax.plot(h, [solve(d * d * min(t, 1.0)) for t in h], color="k", lw=0.8, alpha=0.6,
