@@ -93,7 +93,8 @@ class Projection:
         inputs = instance.inputs @ self.input_axes[:, :k_in]
         targets = (instance.targets - self.target_mean) @ self.target_axes[:, :k_out]
         return Instance(inputs, targets, instance.assignment, None,
-                        name=f"{instance.name}-pca{d}")
+                        name=f"{instance.name}-pca{d}", subjects=instance.subjects,
+                        answers=instance.answers)
 
     def kept(self, d: int) -> tuple[float, float]:
         """Fractions (input energy, target variance) kept by d components."""

@@ -55,9 +55,11 @@ CONE_TOP_FACTS, CONE_MAX_SUPPORT = 20, 500
 #: facts shown on the terminal (the CSV and JSON hold all of them)
 SHOWN_FACTS = 20
 #: sparsest_within tries the heaviest 8, 32, ... constraints of a support, up to
-SPARSE_MAX_CONSTRAINTS = 2048
+SPARSE_MAX_CONSTRAINTS = 512
 #: ... and cuts weights below these fractions of the largest (sparsest first)
 TRUNCATIONS = (1e-1, 1e-2, 1e-3, 1e-4, 0.0)
+#: a certificate on more facts than this is called collective in the summary
+COLLECTIVE_FACTS = 50
 
 IDENTICAL, PARALLEL, ZERO_INPUT, SAME_TARGET, CONE = (
     "identical inputs, different answers", "parallel inputs, different answers",
@@ -193,6 +195,10 @@ def explain(instance: Instance, decision: Decision) -> Explanation:
                f"certificate that proved the verdict (by {decision.solver}{narrowed}; "
                f"||sum lambda a_hat|| = {bound:.3e} <= margin + tolerance {limit:g}): "
                f"{len(facts)} facts, {len(certificate.weights)} constraints")
+    if len(facts) > COLLECTIVE_FACTS and not conflicts and not narrowed:
+        summary += (f". No certificate on its {SPARSE_MAX_CONSTRAINTS} heaviest constraints "
+                    f"verifies: these facts clash collectively (more than this memory holds), "
+                    f"not in a few pairs; the heaviest take the largest part")
     return Explanation(INFEASIBLE, summary, bound, tolerance, decision.solver,
                        tuple(facts), tuple(conflicts))
 
