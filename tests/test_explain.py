@@ -107,9 +107,9 @@ def test_explain_refuses_a_certificate_of_another_file():
 
 
 # -- prune -------------------------------------------------------------------------------
-def test_prune_drops_only_named_facts_and_keeps_a_certified_feasible_set():
+def planted_clashes():
     """Two planted clashes in 30 Gaussian facts (feasible at d = 16): an identical
-    input (exact pass) and a cone combination (the solver's certificate)."""
+    input and a cone combination."""
     base = generate("coupled", 16, 30, 2)
     rng = np.random.default_rng(5)
     inputs = np.vstack([base.inputs, base.inputs[3], 0.4 * base.inputs[7] + 0.6 * base.inputs[9]])
@@ -117,7 +117,17 @@ def test_prune_drops_only_named_facts_and_keeps_a_certified_feasible_set():
     # and 9 (answer 7) combined, with answer 12; facts 7 and 9 share answer 7
     assignment = np.r_[np.arange(30), 4, 12]
     assignment[9] = 7
-    instance = with_texts(Instance(inputs, base.targets, assignment))
+    return with_texts(Instance(inputs, base.targets, assignment))
+
+
+@pytest.mark.parametrize("cone_pass", [True, False])
+def test_prune_drops_only_named_facts_and_keeps_a_certified_feasible_set(monkeypatch,
+                                                                         cone_pass):
+    """Without the cone pass the cone combination is named by the solver's certificate."""
+    if not cone_pass:
+        monkeypatch.setattr("feasibility.tools.prune.CONE_CANDIDATES", 0)
+        monkeypatch.setattr("feasibility.tools.prune.CONE_CANDIDATES_OTHERS", 0)
+    instance = planted_clashes()
     result = prune(instance)
     assert result.complete and result.decision.verdict == FEASIBLE
     dropped = {drop.fact: drop for drop in result.dropped}
@@ -125,7 +135,9 @@ def test_prune_drops_only_named_facts_and_keeps_a_certified_feasible_set():
     assert dropped.keys() & {3, 30} and dropped.keys() & {7, 9, 31}
     for drop in result.dropped:
         assert drop.fact in drop.certificate_facts and drop.certificate_bound <= 1e-6
-    assert {d.named_by for d in result.dropped} == {BY_EXACT, BY_SOLVER}
+    kinds = {(d.named_by, d.kind) for d in result.dropped}
+    assert (BY_EXACT, IDENTICAL) in kinds
+    assert ((BY_EXACT, CONE) if cone_pass else (BY_SOLVER, "ipm")) in kinds
     # the verdict on what is kept, checked again outside prune
     kept, _ = facts_subset(instance, result.kept_facts)
     assert certify.margin_lower_bound(kept, result.decision.weights) > 0

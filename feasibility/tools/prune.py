@@ -10,7 +10,15 @@ Each round works on the facts kept so far (with the answers they use):
    two-point certificate lambda = 1/2 on (first, its answer) and (it, the
    first's answer), which is checked by feasibility.core.certify on the kept
    set before the drop;
-2. otherwise `decide` on the kept facts: feasible ends the search (its W,
+2. cone conflicts, without a solver: the facts that the pseudo-inverse memory
+   (feasibility.solvers.structured, the first of its ridge family) gets wrong
+   are candidates; a candidate whose input is a nonnegative combination
+   (NNLS, to rounding) of the inputs of facts sharing the answer that beats
+   it is dropped, named by the certificate lambda ~ ||a_(i,A)|| on (i, A) and
+   w_k ||a_(k,t(i))|| on each (k, t(i)), checked by certify. At full
+   dimension this is what a solver's certificate would name, found in
+   seconds instead of the minutes of an LP over m x d unknowns;
+3. otherwise `decide` on the kept facts: feasible ends the search (its W,
    margins recomputed in numpy, is the certified verdict of what is kept);
    infeasible names the facts of its certificate's support (narrowed to the
    fewest of its constraints that still verify), and the heaviest one (ties:
@@ -36,6 +44,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import scipy.optimize as opt
 
 from feasibility.core import certify
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, FarkasCertificate
@@ -43,12 +52,23 @@ from feasibility.core.errors import InputError
 from feasibility.core.instances import Instance
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import Decision, decide
-from feasibility.tools.explain import IDENTICAL, PARALLEL, parallel_groups, sparsest_within
+from feasibility.solvers.structured import Whitened, ridge_memories
+from feasibility.tools.explain import (
+    CONE,
+    CONE_RTOL,
+    IDENTICAL,
+    PARALLEL,
+    parallel_groups,
+    sparsest_within,
+)
 
 Progress = Callable[[str], None]
 
 #: how a dropped fact was named
 BY_EXACT, BY_SOLVER = "exact conflict", "solver certificate"
+#: the cone pass tests at most this many candidates of the pseudo-inverse memory
+#: and of each other ridge memory, worst margin first
+CONE_CANDIDATES, CONE_CANDIDATES_OTHERS = 2000, 250
 REPORT_COLUMNS = ["fact", "subject", "answer", "round", "named_by", "kind", "proved_by",
                   "certificate_bound", "certificate_facts", "weight"]
 
@@ -158,11 +178,13 @@ def prune(instance: Instance, solver: str | None = None, max_rounds: int | None 
         current, _ = facts_subset(instance, keep)
         exact = [] if instance.decoupled else exact_drops(instance, current, keep, round_number,
                                                           tolerance)
+        if not exact and not instance.decoupled:
+            exact = cone_drops(instance, current, keep, round_number, tolerance)
         if exact:
             dropped += exact
             keep = np.setdiff1d(keep, [drop.fact for drop in exact])
             _say(progress, f"round {round_number}: {len(exact)} facts dropped by exact "
-                           f"conflicts, {len(keep)} kept")
+                           f"conflicts ({exact[0].kind}), {len(keep)} kept")
             continue
         decision = decide(current, solver=solver, tolerance=tolerance)
         solver_rounds += 1
@@ -208,6 +230,71 @@ def exact_drops(instance: Instance, current: Instance, keep: np.ndarray, round_n
                                   IDENTICAL if identical else PARALLEL, "exact", bound,
                                   (first, k), 0.5))
     return drops
+
+
+def cone_drops(instance: Instance, current: Instance, keep: np.ndarray, round_number: int,
+               tolerance: float) -> list[Dropped]:
+    """Step 2 of the module docstring, each drop's certificate verified on `current`
+    and using only facts not dropped before it in this round."""
+    gone: set[int] = set()
+    drops = []
+    for i, rival in cone_candidates(current):
+        if i in gone:
+            continue
+        cert = cone_certificate(current, i, rival, gone)
+        if cert is None:
+            continue
+        bound = certify.margin_upper_bound(current, cert)
+        if bound is None or bound > tolerance:
+            continue
+        gone.add(i)
+        drops.append(_dropped(instance, keep, i, round_number, BY_EXACT, CONE, "exact",
+                              bound, tuple(int(k) for k in np.unique(cert.rows)),
+                              float(cert.weights[cert.rows == i].sum())))
+    return drops
+
+
+def cone_candidates(current: Instance) -> list[tuple[int, int]]:
+    """(fact, the answer that beats it) for each fact that a memory of the ridge
+    family (pseudo-inverse to Hebbian) gets wrong: different memories fail on
+    different members of a clash, and one of them fails on the member in the
+    cone. The pseudo-inverse memory's CONE_CANDIDATES worst, then each other
+    memory's CONE_CANDIDATES_OTHERS worst (one far from separating, like the
+    Hebbian one, must not crowd out the rest), each pair once."""
+    mask = current.slot_mask()
+    found: dict[tuple[int, int], None] = {}
+    for k, (_, W) in enumerate(ridge_memories(current, Whitened.of(current))):
+        cap = CONE_CANDIDATES if k == 0 else CONE_CANDIDATES_OTHERS
+        own, scores = current.scores(W)
+        scores = np.where(mask, scores, -np.inf)
+        rival, margin = scores.argmax(axis=1), own - scores.max(axis=1)
+        wrong = np.flatnonzero(margin <= 0)
+        for i in wrong[np.argsort(margin[wrong], kind="stable")][:cap]:
+            found.setdefault((int(i), int(rival[i])), None)
+    return list(found)
+
+
+def cone_certificate(current: Instance, i: int, rival: int,
+                     gone: set[int]) -> FarkasCertificate | None:
+    """x_i = sum w_k x_k over facts k with answer `rival` (none in `gone`), as a
+    certificate: a_(i,rival) + sum w_k a_(k,t(i)) = (y_t(i) - y_rival)(x_i - sum w_k x_k)^T = 0."""
+    others = np.flatnonzero(current.assignment == rival)
+    others = others[~np.isin(others, list(gone))]
+    x = current.inputs[i]
+    if len(others) == 0 or not np.any(x):
+        return None
+    w, residual = opt.nnls(current.inputs[others].T, x)
+    if residual > CONE_RTOL * np.linalg.norm(x) or not np.any(w > 0):
+        return None
+    used = others[w > 0]
+    norms = current.constraint_norms()
+    t = int(current.assignment[i])
+    rows = np.r_[i, used]
+    slots = np.r_[rival, np.full(len(used), t)]
+    lam = np.r_[norms[i, rival], w[w > 0] * norms[used, t]]
+    if not np.all(lam > 0):
+        return None
+    return FarkasCertificate(rows, slots, lam / lam.sum())
 
 
 def solver_drop(instance: Instance, current: Instance, decision: Decision, keep: np.ndarray,
