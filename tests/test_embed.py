@@ -80,11 +80,41 @@ def test_embed_file_writes_a_compact_loadable_instance(tmp_path):
                                           "capital of Japan,Tokyo\ncapital of Peru,Lima\n")
     written = embed_file(facts, tmp_path / "facts.npz", encode=fake_encode)
     with np.load(tmp_path / "facts.npz") as data:
-        assert set(data.files) == {"inputs", "targets", "assignment"}
+        assert set(data.files) == {"inputs", "targets", "assignment", "subjects", "answers"}
         assert data["inputs"].dtype == np.float32
     loaded = load(tmp_path / "facts.npz")
     assert np.array_equal(loaded.inputs, written.inputs)
     assert loaded.n == loaded.m == 3
+    assert loaded.subjects == ("capital of France", "capital of Japan", "capital of Peru")
+    assert loaded.answers == ("Paris", "Tokyo", "Lima")
+
+
+def test_facts_that_embed_to_one_input_are_a_warning_not_an_error(tmp_path):
+    """An encoder that lower-cases maps two subjects to one input: reported, written."""
+    facts = write(tmp_path / "facts.csv", "subject,answer\nSan Jose,United States\n"
+                                          "Lima,Peru\nsan jose,Costa Rica\nLIMA,Peru\n")
+    messages = []
+    written = embed_file(facts, tmp_path / "facts.npz",
+                         encode=lambda texts: fake_encode([t.lower() for t in texts]),
+                         report=messages.append)
+    assert (tmp_path / "facts.npz").exists() and written.n == 4
+    warning = [m for m in messages if m.startswith("warning")]
+    assert len(warning) == 1
+    assert "4 facts in 2 groups" in warning[0] and "1 groups have different answers" in warning[0]
+    assert "facts 0, 2 ('San Jose' -> 'United States', 'san jose' -> 'Costa Rica')" in warning[0]
+
+
+def test_large_files_embed_in_chunks_with_progress():
+    pairs = [(f"city {k}", f"country {k % 3}") for k in range(2500)]
+    messages, calls = [], []
+
+    def encode(texts):
+        calls.append(len(texts))
+        return fake_encode(texts)
+
+    inst = instance_from_pairs(pairs, encode, report=messages.append)
+    assert inst.n == 2500 and max(calls) <= 1024
+    assert messages[-1].startswith("embedded 2500/2500 subjects")
 
 
 def test_without_the_extra_embed_says_how_to_install_in_one_line(tmp_path, capsys, monkeypatch):

@@ -67,7 +67,7 @@ def bad_instance_files(tmp: Path) -> dict:
     cases[".npy renamed .npz"] = (tmp / "single.npz", "single array")
     (tmp / "pickle.npz").write_bytes(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00}\x94.")
     cases["pickle"] = (tmp / "pickle.npz", "not a readable .npz")
-    cases["unknown key"] = (_npz(tmp / "k1.npz", inputs=eye, answers=eye), "unknown keys")
+    cases["unknown key"] = (_npz(tmp / "k1.npz", inputs=eye, outputs=eye), "unknown keys")
     cases["missing key"] = (_npz(tmp / "k2.npz", inputs=eye), "missing keys ['targets']")
     shape = {
         "inputs vs targets": (dict(inputs=eye, targets=np.eye(4, 3)), "assignment missing"),

@@ -100,7 +100,8 @@ class Projection:
         inputs = instance.inputs @ self.input_axes[:, :k_in]
         targets = (instance.targets - self.target_mean) @ self.target_axes[:, :k_out]
         return Instance(inputs, targets, instance.assignment, None,
-                        name=f"{instance.name}-pca{d}")
+                        name=f"{instance.name}-pca{d}", subjects=instance.subjects,
+                        answers=instance.answers)
 
     def kept(self, d: int) -> tuple[float, float]:
         """Fractions (input energy, target variance) kept by d components."""
@@ -176,8 +177,15 @@ def run_dim_task(task: DimTask, solver: str | None = None) -> dict:
 
 
 # -- Gaussian reference --------------------------------------------------------------
+#: the repository root (feasibility/capacity/projection.py -> three levels up):
+#: since the layered layout, parent.parent was the package and the committed
+#: results were never found, so every `--dims` run recomputed the Gaussian p_c
+#: (3 seeds; about 20 min at d = 64 on 2 cores) after its own rows
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
 def _gaussian_candidates() -> list[Path]:
-    roots = [Path.cwd(), Path(__file__).resolve().parent.parent]
+    roots = [Path.cwd(), REPOSITORY]
     seen, out = set(), []
     for root in roots:
         for name in GAUSSIAN_FILES:

@@ -23,6 +23,8 @@ from feasibility.solvers.active_set import check_solver, decide
 from feasibility.solvers.console import solver_output_to_stderr
 from feasibility.tools.audit import audit
 from feasibility.tools.embed import DEFAULT_MODEL, embed_file
+from feasibility.tools.explain import explain, write_explanation
+from feasibility.tools.prune import prune, prune_progress, write_prune_report
 
 EXIT_BAD_INPUT = 2
 #: `capacity --reference`: the run finished, but some seed's p* differs from the reference
@@ -51,6 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
     check.add_argument("--save-weights", metavar="FILE.npy")
     check.add_argument("--save-certificate", metavar="FILE.npz")
+    check.add_argument("--explain", action="store_true",
+                       help="infeasible: the facts in the certificate's support, heaviest "
+                            "first, and the exact conflicts among them")
+    check.add_argument("--out", metavar="FILE.csv|FILE.json",
+                       help="with --explain: write the explanation (CSV: one row per "
+                            "constraint of the certificate; JSON: the whole record)")
+
+    prn = sub.add_parser("prune", help="drop the facts that certificates name until the "
+                                       "rest is certified feasible")
+    prn.add_argument("path")
+    prn.add_argument("-o", "--out", metavar="KEPT.npz", help="write the kept facts here")
+    prn.add_argument("--report", metavar="FILE.csv|FILE.json",
+                     help="write the dropped facts, each with the certificate that named it")
+    prn.add_argument("--solver", default=None, help="ipm (default), clarabel, ecos, scs, highs")
+    prn.add_argument("--max-rounds", type=int, default=None,
+                     help="stop (undetermined) after this many solver-certified drops")
+    prn.add_argument("--json", action="store_true")
 
     cap = sub.add_parser("capacity", help="largest storable p by bisection, as CSV")
     # grid options default to None so that --spec can fill them (spec.DEFAULTS)
@@ -117,10 +136,17 @@ def cmd_check(args) -> int:
     tolerance = INFEASIBILITY_TOLERANCE if args.tolerance is None else args.tolerance
     if tolerance <= 0:
         raise InputError(f"--tolerance must be positive, got {tolerance}")
-    for target in (args.save_weights, args.save_certificate):
+    for target in (args.save_weights, args.save_certificate, args.out):
         if target and not Path(target).resolve().parent.is_dir():
             raise InputError(f"{target}: its directory does not exist")
+    if args.out and not args.explain:
+        raise InputError("check: --out needs --explain")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
+        raise InputError(f"{args.out}: --out must name a .csv or .json file")
     decision = decide(instance, args.margin, args.solver, args.program, tolerance)
+    explanation = explain(instance, decision) if args.explain else None
+    if args.out:
+        write_explanation(explanation, args.out)
     if args.save_weights and decision.weights is not None:
         save_npy_atomic(decision.weights, args.save_weights)
     if args.save_certificate and decision.certificate is not None:
@@ -128,6 +154,8 @@ def cmd_check(args) -> int:
         save_npz_atomic(args.save_certificate, rows=cert.rows, slots=cert.slots,
                         weights=cert.weights)
     record = {**instance.describe(), **decision.row()}
+    if explanation is not None:
+        record["explanation"] = explanation.record()
     if args.json:
         print(json.dumps(record))
     else:
@@ -139,6 +167,34 @@ def cmd_check(args) -> int:
               f"tolerance {decision.tolerance:g}  solver {decision.solver}  "
               f"{decision.seconds:.2f}s")
         print(f"evidence: {decision.reason}")
+        if explanation is not None:
+            print("\n".join(explanation.lines()))
+    return 0
+
+
+def cmd_prune(args) -> int:
+
+    instance = load(args.path)
+    check_solver(args.solver)
+    for target, suffixes in ((args.out, (".npz",)), (args.report, (".csv", ".json"))):
+        if target and Path(target).suffix.lower() not in suffixes:
+            raise InputError(f"{target}: expected a {' or '.join(suffixes)} file")
+        if target and not Path(target).resolve().parent.is_dir():
+            raise InputError(f"{target}: its directory does not exist")
+    if args.max_rounds is not None and args.max_rounds < 0:
+        raise InputError(f"--max-rounds must be >= 0, got {args.max_rounds}")
+    result = prune(instance, solver=args.solver, max_rounds=args.max_rounds,
+                   progress=None if args.json else prune_progress)
+    if args.out:
+        save(result.kept, args.out)
+    if args.report:
+        write_prune_report(result, args.report)
+    if args.json:
+        print(json.dumps(result.record()))
+    else:
+        print("\n".join(result.lines()))
+        if args.out:
+            print(f"wrote {args.out}: the {result.kept.n} kept facts")
     return 0
 
 
@@ -215,7 +271,7 @@ def cmd_audit(args) -> int:
 
 
 COMMANDS = {"generate": cmd_generate, "check": cmd_check, "capacity": cmd_capacity,
-            "embed": cmd_embed, "audit": cmd_audit, **science_cli.COMMANDS}
+            "embed": cmd_embed, "audit": cmd_audit, "prune": cmd_prune, **science_cli.COMMANDS}
 
 
 class Terminated(KeyboardInterrupt):

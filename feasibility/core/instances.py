@@ -26,7 +26,9 @@ from feasibility.core.files import save_npz_atomic
 
 MODELS = ("coupled", "decoupled")
 DISTRIBUTIONS = ("gaussian", "sphere")
-NPZ_KEYS = {"inputs", "targets", "assignment", "competitors"}
+NPZ_KEYS = {"inputs", "targets", "assignment", "competitors", "subjects", "answers"}
+#: optional text keys: one subject per fact, one answer per target (from `embed`)
+TEXT_KEYS = ("subjects", "answers")
 
 # -- RNG streams: every random draw of the package, in one table --------------
 # Each draw comes from np.random.default_rng([key, TAG, ...]); the tag, the
@@ -92,6 +94,10 @@ def _as_float_array(value, name: str, ndim: int) -> np.ndarray:
     return array
 
 
+def _pick(texts: tuple[str, ...] | None, index) -> tuple[str, ...] | None:
+    return None if texts is None else tuple(texts[int(k)] for k in index)
+
+
 @dataclass(frozen=True, eq=False)
 class Instance:
     """A validated set of facts. Arrays are float64 and read-only."""
@@ -101,6 +107,9 @@ class Instance:
     assignment: np.ndarray | None = None
     competitors: np.ndarray | None = None
     name: str = ""
+    #: optional texts (from `embed`): subject of each fact (n), answer of each target (m)
+    subjects: tuple[str, ...] | None = None
+    answers: tuple[str, ...] | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
@@ -139,6 +148,8 @@ class Instance:
         object.__setattr__(self, "targets", targets)
         object.__setattr__(self, "assignment", assignment)
         object.__setattr__(self, "competitors", competitors)
+        object.__setattr__(self, "subjects", _texts(self.subjects, "subjects", n))
+        object.__setattr__(self, "answers", _texts(self.answers, "answers", m))
 
     # -- shape ---------------------------------------------------------------
     @property
@@ -248,12 +259,15 @@ class Instance:
                 raise InputError("a decoupled prefix needs p >= 2")
             competitors = self.competitors[:p, :keep]
             return Instance(self.inputs[:p], self.targets[self.assignment[:p]], None,
-                            competitors, self.name)
+                            competitors, self.name, *self._texts_of(rows,
+                                                                     self.assignment[rows]))
         used = np.unique(self.assignment[rows])
         if np.array_equal(self.assignment, np.arange(self.n)) and self.n == self.m:
-            return Instance(self.inputs[:p], self.targets[:p], None, None, self.name)
+            return Instance(self.inputs[:p], self.targets[:p], None, None, self.name,
+                            *self._texts_of(rows, rows))
         relabel = np.searchsorted(used, self.assignment[rows])
-        return Instance(self.inputs[:p], self.targets[used], relabel, None, self.name)
+        return Instance(self.inputs[:p], self.targets[used], relabel, None, self.name,
+                        *self._texts_of(rows, used))
 
     def permuted(self, order: np.ndarray) -> "Instance":
         """The same facts in another order (targets keep their labels)."""
@@ -261,9 +275,14 @@ class Instance:
         competitors = None if self.competitors is None else self.competitors[order]
         if competitors is not None:
             return Instance(self.inputs[order], self.targets[self.assignment[order]],
-                            None, competitors, self.name)
+                            None, competitors, self.name,
+                            *self._texts_of(order, self.assignment[order]))
         return Instance(self.inputs[order], self.targets, self.assignment[order], None,
-                        self.name)
+                        self.name, *self._texts_of(order, np.arange(self.m)))
+
+    def _texts_of(self, rows, targets) -> tuple:
+        """(subjects of these facts, answers of these targets), None where absent."""
+        return _pick(self.subjects, rows), _pick(self.answers, targets)
 
     def describe(self) -> dict:
         return {"n": self.n, "m": self.m, "d_in": self.d_in, "d_out": self.d_out,
@@ -349,6 +368,17 @@ def load(path: str | os.PathLike) -> Instance:
     raise InputError(f"{path}: unknown file type {suffix!r}, expected .npz or .csv")
 
 
+def _texts(value, name: str, count: int) -> tuple[str, ...] | None:
+    """None, or `count` strings (a tuple: hashable, read-only)."""
+    if value is None:
+        return None
+    texts = np.asarray(value)
+    if texts.dtype.kind not in "US" or texts.shape != (count,):
+        raise InputError(f"{name}: expected {count} strings, got dtype {texts.dtype} "
+                         f"and shape {texts.shape}")
+    return tuple(str(text) for text in texts.tolist())
+
+
 def _load_npz(path: Path) -> Instance:
     try:
         with open(path, "rb") as handle:
@@ -373,7 +403,8 @@ def _load_npz(path: Path) -> Instance:
                          f"{str(exc).splitlines()[0] if str(exc) else 'truncated'})") from None
     try:
         return Instance(arrays["inputs"], arrays["targets"], arrays.get("assignment"),
-                        arrays.get("competitors"), name=path.stem)
+                        arrays.get("competitors"), name=path.stem,
+                        subjects=arrays.get("subjects"), answers=arrays.get("answers"))
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
 
@@ -447,7 +478,14 @@ def save(instance: Instance, path: str | os.PathLike) -> Path:
               "assignment": instance.assignment}
     if instance.competitors is not None:
         arrays["competitors"] = instance.competitors
+    arrays.update(text_arrays(instance))
     return save_npz_atomic(path, **arrays)
+
+
+def text_arrays(instance: Instance) -> dict[str, np.ndarray]:
+    """The texts an instance carries, as unicode arrays for .npz (no pickling)."""
+    texts = {key: getattr(instance, key) for key in TEXT_KEYS}
+    return {key: np.array(value, dtype=str) for key, value in texts.items() if value}
 
 
 def first_contested_prefix(instance: Instance) -> int:
