@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 import warnings
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import pandas as pd
 
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.capacity.journal import ProbeJournal, gather, journal_folder
-from feasibility.core.errors import InputError
+from feasibility.core.errors import InputError, WorkerLost
 from feasibility.core.files import write_csv_atomic
 from feasibility.core.instances import (
     check_family,
@@ -396,6 +397,11 @@ def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, execut
         for task, row in execute(function, todo, solver, jobs, executor, scheduler):
             store.append(row)
             progress.update(label(row))
+    except BrokenProcessPool:  # joblib's TerminatedWorkerError among them
+        raise WorkerLost(f"a worker process died (most often killed by the kernel for memory); "
+                         f"the {len(store.rows)} rows finished are kept in {out}: run the same "
+                         f"command again to resume, with --jobs 1 or fewer tasks at once"
+                         ) from None
     finally:
         progress.close()
     order = {task.key: k for k, task in enumerate(tasks)}

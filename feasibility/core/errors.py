@@ -1,4 +1,5 @@
-"""The one family of errors the project raises for input a user can fix."""
+"""The one family of errors the project raises: input a user can fix, or a run
+the machine could not finish; the CLI prints either on one line."""
 
 
 class FeasibilityError(Exception):
@@ -7,3 +8,7 @@ class FeasibilityError(Exception):
 
 class InputError(FeasibilityError, ValueError):
     """An instance, file, option or specification that cannot be used as given."""
+
+
+class WorkerLost(FeasibilityError):
+    """A worker process died under a run (most often killed by the kernel for memory)."""

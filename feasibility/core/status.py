@@ -59,6 +59,7 @@ class EngineStatus(TextEnum):
     CUT = "cut"                         # ended early to grow the active set
     MAX_ITERATIONS = "max_iterations"
     NUMERICAL_ERROR = "numerical_error"
+    MEMORY_LIMIT = "memory_limit"       # its Newton matrix would not fit: not started
     # cvxpy's statuses
     OPTIMAL_INACCURATE = "optimal_inaccurate"
     INFEASIBLE = "infeasible"

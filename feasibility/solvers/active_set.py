@@ -11,6 +11,7 @@ the loop stops as soon as the bracket decides the verdict.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -196,14 +197,44 @@ def _restricted_ipm(ctx: RoundContext, active):
 
 
 #: why an IPM round that added no constraint ended without a verdict
+#: the IPM refuses an active set whose float64 Newton matrix would take more
+#: than this fraction of physical memory (d = 192: 10.9 GB; d = 256: 34 GB)
+NEWTON_MEMORY_FRACTION = 0.5
+
 IPM_STALL_REASONS = {
     EngineStatus.NUMERICAL_ERROR: "ipm: numerical error",
     EngineStatus.TARGET: "ipm: its certificate did not verify in the full space",
 }
 
 
+def newton_memory_budget() -> int:
+    """Bytes the IPM may give its Newton matrix: NEWTON_MEMORY_FRACTION of this
+    machine's physical memory (the whole of it where that cannot be read)."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+    return int(NEWTON_MEMORY_FRACTION * physical)
+
+
+def newton_matrix_bytes(reduced: ReducedInstance, constraints: int) -> int:
+    """The IPM's largest array: its Newton matrix in float64 (the precision it
+    ends in), of order min(r_out r_in, K): the D-space or the Gram form."""
+    order = min(reduced.r_out * reduced.r_in, constraints)
+    return 8 * order * order
+
+
 def _ipm_round(ctx: RoundContext, active) -> RoundOutcome:
     """The structured IPM on the active set (the "minnorm" program)."""
+    need = newton_matrix_bytes(ctx.reduced, int(active.sum()))
+    if need > newton_memory_budget():
+        # a 5,000-fact file of 384-d embeddings with 168 answers has D = 64,512:
+        # 33 GB in float64. Stop here, with one line, rather than be killed.
+        return RoundOutcome(RoundStatus("ipm", EngineStatus.MEMORY_LIMIT), None,
+                            f"ipm: its Newton matrix would need {need / 2**30:.1f} GiB, more "
+                            f"than {NEWTON_MEMORY_FRACTION:.0%} of this machine's memory "
+                            f"(order {ctx.reduced.r_out * ctx.reduced.r_in:,}); try "
+                            f"`feasibility prune` or `capacity --file --dims`")
     result, new = _restricted_ipm(ctx, active)
     status = RoundStatus("ipm", engine_status(result.status), result.iterations)
     if ctx.done(ctx.bracket):

@@ -88,6 +88,12 @@ MAX_GENERAL_UNKNOWNS = 2_000_000
 LP_ZERO = 1e-9
 #: active-set LP: constraints per input to start with and to add per round
 LP_INITIAL_PER_INPUT, LP_ADDED_PER_INPUT, LP_MAX_ROUNDS = 3, 3, 40
+#: seconds one multiclass LP may take: on 5,000 facts x 384 dimensions with 168
+#: answers one HiGHS solve ran past 11 minutes (issue 13) where the active set,
+#: which it only precedes, needs its own time anyway
+LP_SECONDS = 120.0
+#: HiGHS needs a positive limit; below this a deadline already passed
+LP_MIN_SECONDS = 1.0
 #: relative singular values below this are dropped (Gram-matrix rounding)
 GRAM_RTOL = 1e-6
 #: worth_trying: below this many reduced unknowns the active set is as fast
@@ -534,7 +540,11 @@ def multiclass_lp(instance: Instance, white: Whitened, A_start: np.ndarray, dead
         cost[-1] = -1.0
         A_ub = sp.hstack([-G, sp.csr_matrix(np.ones((K, 1)))], format="csr")
         bounds = [(-1.0, 1.0)] * (m * r) + [(None, 1.0)]
-        result = opt.linprog(cost, A_ub=A_ub, b_ub=np.zeros(K), bounds=bounds, method="highs")
+        # one HiGHS solve is not interruptible from Python (not even by SIGTERM):
+        # bound it, so that the fast path stays fast and leaves the rest to the active set
+        left = LP_SECONDS if deadline is None else min(LP_SECONDS, deadline - time.monotonic())
+        result = opt.linprog(cost, A_ub=A_ub, b_ub=np.zeros(K), bounds=bounds, method="highs",
+                             options={"time_limit": max(LP_MIN_SECONDS, left)})
         if result.status != 0:
             return None, None
         A, tau = result.x[:-1].reshape(m, r), float(result.x[-1])
