@@ -14,8 +14,8 @@ in that folder with PYTHONPATH at the copy, and restores the line. A mutant is
 the tests pass. The unmutated copy is run first: if it fails, nothing is judged.
 Exit status 1 when a mutant survived or is stale.
 
-Last run (2026-11-26, branch helper-a, 27 mutants, all caught; mutant -> first
-test that failed):
+Last run (2026-11-26, main, 30 mutants, all caught; mutant -> first test that
+failed):
 
     classify: lower >= margin -> >           test_certify.py::test_classify_boundaries
     classify: lower >= margin -> <=          test_certify.py::test_classify_boundaries
@@ -44,6 +44,9 @@ test that failed):
     decide: time limit ignored               test_decide.py::test_a_time_limit_of_zero_stops_before_any_round
     decide: no escalation                    test_decide.py::test_a_failing_solver_escalates_to_the_next
     bisection: fast path never skipped       test_capacity.py::test_the_fast_path_is_skipped_above_a_prefix_where_it_failed
+    journal: recorded probes not reused      test_journal.py::test_an_interrupted_search_resumes_with_its_probes
+    journal: another task's probes reused    test_journal.py::test_a_journal_of_another_task_is_not_used
+    ipm: no memory guard                     test_limits.py::test_the_ipm_refuses_a_newton_matrix_that_cannot_fit
 
 About 4 s a mutant (pytest's start-up dominates); ~2.5 min in all on 2 busy cores.
 """
@@ -69,6 +72,7 @@ CERTIFY = "feasibility/core/certify.py"
 TOLERANCES = "feasibility/core/tolerances.py"
 BISECTION = "feasibility/capacity/bisection.py"
 ACTIVE_SET = "feasibility/solvers/active_set.py"
+JOURNAL = "feasibility/capacity/journal.py"
 
 #: test files per concern, fastest first (pytest -x stops at the first failure)
 CHECKER_TESTS = ("tests/test_certify.py", "tests/test_verdicts.py", "tests/test_decide.py")
@@ -151,6 +155,13 @@ MUTANTS = (
            DECIDE_TESTS),
     Mutant("bisection: fast path never skipped", BISECTION,
            "fast_path=p < fast_path_failed_at", "fast_path=True", CAPACITY_TESTS),
+    Mutant("journal: recorded probes not reused", BISECTION,
+           "        if p in known:", "        if False:", ("tests/test_journal.py",)),
+    Mutant("journal: another task's probes reused", JOURNAL,
+           'if record is None or list(record.get("key", ())) != list(self.key):',
+           "if record is None:", ("tests/test_journal.py",)),
+    Mutant("ipm: no memory guard", ACTIVE_SET,
+           "    if need > newton_memory_budget():", "    if False:", ("tests/test_limits.py",)),
 )
 
 
