@@ -49,6 +49,11 @@ def _sync_folder(folder: Path):
         os.close(descriptor)
 
 
+def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
+    """A text (UTF-8), such as a JSON record or a CSV built in memory."""
+    return write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
 def write_csv_atomic(frame, path: str | os.PathLike) -> Path:
     """A pandas DataFrame as CSV, without its index."""
     return write_atomic(path, lambda handle: frame.to_csv(handle, index=False))

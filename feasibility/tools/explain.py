@@ -31,6 +31,7 @@ facts named are then the few that clash, not the whole face.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -42,6 +43,7 @@ import scipy.optimize as opt
 from feasibility.core import certify
 from feasibility.core.certify import INFEASIBLE, FarkasCertificate
 from feasibility.core.errors import InputError
+from feasibility.core.files import write_text_atomic
 from feasibility.core.instances import Instance
 from feasibility.solvers.active_set import Decision
 
@@ -398,16 +400,14 @@ def write_explanation(explanation: Explanation, path: str | os.PathLike) -> Path
         raise InputError(f"{path}: --out must name a .csv or .json file")
     if not path.resolve().parent.is_dir():
         raise InputError(f"{path}: its directory does not exist")
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        if suffix == ".json":
-            json.dump(explanation.record(), handle, indent=1)
-        else:
-            writer = csv.DictWriter(handle, fieldnames=EXPLANATION_COLUMNS)
-            writer.writeheader()
-            writer.writerows(explanation.rows())
-    os.replace(tmp, path)
-    return path
+    handle = io.StringIO(newline="")
+    if suffix == ".json":
+        json.dump(explanation.record(), handle, indent=1)
+    else:
+        writer = csv.DictWriter(handle, fieldnames=EXPLANATION_COLUMNS)
+        writer.writeheader()
+        writer.writerows(explanation.rows())
+    return write_text_atomic(handle.getvalue(), path)
 
 
 EXPLANATION_COLUMNS = ["rank", "fact", "subject", "answer", "answer_index", "fact_weight",

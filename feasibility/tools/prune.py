@@ -35,6 +35,7 @@ proved to be the largest one.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -49,6 +50,7 @@ import scipy.optimize as opt
 from feasibility.core import certify
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, FarkasCertificate
 from feasibility.core.errors import InputError
+from feasibility.core.files import write_text_atomic
 from feasibility.core.instances import Instance
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import Decision, decide
@@ -330,16 +332,14 @@ def _dropped(instance, keep, local, round_number, named_by, kind, proved_by, bou
 def write_prune_report(result: PruneResult, path: str | os.PathLike) -> Path:
     """CSV (one row per dropped fact) or JSON (the whole record), atomically."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".json":
-            json.dump(result.record(), handle, indent=1)
-        else:
-            writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
-            writer.writeheader()
-            for drop in result.dropped:
-                row = asdict(drop)
-                row["certificate_facts"] = " ".join(str(k) for k in drop.certificate_facts)
-                writer.writerow(row)
-    os.replace(tmp, path)
-    return path
+    handle = io.StringIO(newline="")
+    if path.suffix.lower() == ".json":
+        json.dump(result.record(), handle, indent=1)
+    else:
+        writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
+        writer.writeheader()
+        for drop in result.dropped:
+            row = asdict(drop)
+            row["certificate_facts"] = " ".join(str(k) for k in drop.certificate_facts)
+            writer.writerow(row)
+    return write_text_atomic(handle.getvalue(), path)
