@@ -3,7 +3,7 @@ shrinking past it faster than the drop of kappa* per added fact, recorded per ro
 
 import numpy as np
 
-from feasibility.capacity.batch import CapacityTask, run_capacity_task
+import feasibility.capacity.batch as batch
 from feasibility.core.tolerances import (
     INFEASIBILITY_TOLERANCE,
     TOLERANCE_FIXED_UP_TO_D,
@@ -25,7 +25,16 @@ def test_tau_shrinks_with_d_as_the_kappa_drop_per_fact_does():
     np.testing.assert_allclose(taus * dims ** 3, taus[0] * 96 ** 3, rtol=1e-12)
 
 
-def test_each_capacity_row_states_its_tau():
-    row = run_capacity_task(CapacityTask("coupled", 6, 0))
-    assert row["tolerance"] == capacity_tolerance(6)
+def test_each_capacity_row_states_the_tau_its_bisection_used(monkeypatch):
+    used = []
+    real = batch.capacity_bisection
+
+    def bisection(*args, **kwargs):
+        used.append(kwargs["tolerance"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "capacity_tolerance", lambda d: 3e-7)  # as at d ~ 140
+    monkeypatch.setattr(batch, "capacity_bisection", bisection)
+    row = batch.run_capacity_task(batch.CapacityTask("coupled", 6, 0))
+    assert used == [3e-7] and row["tolerance"] == 3e-7
     assert row["status"] == "exact"
