@@ -111,7 +111,6 @@ def planted_clashes():
     """Two planted clashes in 30 Gaussian facts (feasible at d = 16): an identical
     input and a cone combination."""
     base = generate("coupled", 16, 30, 2)
-    rng = np.random.default_rng(5)
     inputs = np.vstack([base.inputs, base.inputs[3], 0.4 * base.inputs[7] + 0.6 * base.inputs[9]])
     # fact 30: fact 3's input with fact 4's answer; fact 31: inputs of facts 7
     # and 9 (answer 7) combined, with answer 12; facts 7 and 9 share answer 7

@@ -170,3 +170,17 @@ def test_decoupled_instances_are_left_to_the_active_set():
     evidence = fast_path(zero)
     assert evidence.verdict == INFEASIBLE and evidence.method == "zero-constraint"
     assert_certified(zero, evidence)
+
+
+def test_a_parallel_clash_behind_a_shared_answer_is_certified():
+    """Facts 0, 1, 2 share one direction; 0 and 1 share an answer, 2 has another:
+    the exact certificate pairs 0 with 2 and proves infeasibility by itself."""
+    base = generate("coupled", 6, 8, seed=4)
+    inputs = base.inputs.copy()
+    inputs[1], inputs[2] = 2.0 * inputs[0], 0.5 * inputs[0]
+    instance = Instance(inputs, base.targets, np.r_[0, 0, np.arange(1, 7)])
+    cert = structured.parallel_conflict_certificate(instance)
+    assert cert is not None and set(cert.rows) == {0, 2}
+    assert certify.margin_upper_bound(instance, cert) <= 1e-12
+    assert structured.parallel_groups(instance.inputs, np.arange(instance.n))[0].tolist() \
+        == [0, 1, 2]

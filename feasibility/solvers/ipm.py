@@ -86,7 +86,7 @@ class KroneckerColumns:
 
     def __init__(self, g: np.ndarray, x: np.ndarray, owner: np.ndarray):
         self.g, self.x, self.owner = g, x, np.asarray(owner)
-        K, p = len(g), len(x)
+        p = len(x)
         # the columns grouped by input (stable, so a sorted owner stays as is):
         # sums over each input's constraints are then one sparse product, and
         # per-input products are contiguous slices

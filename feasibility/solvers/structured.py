@@ -299,32 +299,45 @@ def fast_path(instance: Instance, margin: float = 0.0,
 
 
 # -- 1. exact certificates ---------------------------------------------------------
+def parallel_groups(inputs: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """Groups (two or more, each in file order; groups ordered by their first
+    member) of `rows` whose inputs point the same way.
+
+    Candidates by unit vectors rounded to PARALLEL_KEY_DECIMALS, then an exact
+    cosine test against the group's first member (so rounding never joins two
+    different directions). Zero inputs belong to no group.
+    """
+    norms = np.linalg.norm(inputs[rows], axis=1)
+    rows = rows[norms > 0]
+    if len(rows) < 2:
+        return []
+    unit = inputs[rows] / norms[norms > 0, None]
+    _, label = np.unique(np.round(unit, PARALLEL_KEY_DECIMALS), axis=0, return_inverse=True)
+    label = label.ravel()
+    groups = []
+    for value in np.flatnonzero(np.bincount(label) > 1):
+        members = np.flatnonzero(label == value)
+        same = 1.0 - unit[members] @ unit[members[0]] <= PARALLEL_EPS
+        if same.sum() > 1:
+            groups.append(np.sort(rows[members[same]]))
+    return sorted(groups, key=lambda group: group[0])
+
+
 def parallel_conflict_certificate(instance: Instance) -> FarkasCertificate | None:
     """Two facts whose inputs point the same way but whose targets differ.
 
     Constraints (i, t(k)) and (k, t(i)) are then opposite: a_{i,t(k)} =
     (y_t(i) - y_t(k)) x_i^T = -a_{k,t(i)} / c, so lambda = 1/2 on each sums to 0.
+    The first such pair in file order: a group's first fact, and the first
+    fact of its group with another answer.
     """
-    norms = np.linalg.norm(instance.inputs, axis=1)
-    ok = norms > 0
-    if ok.sum() < 2:
-        return None
-    rows = np.flatnonzero(ok)
-    unit = instance.inputs[rows] / norms[rows, None]
-    # candidates by rounded coordinates, then an exact cosine test
-    keys = np.round(unit, PARALLEL_KEY_DECIMALS)
-    _, label = np.unique(keys, axis=0, return_inverse=True)
-    label = label.ravel()
-    order = np.argsort(label, kind="stable")
-    for a, b in zip(order[:-1], order[1:]):
-        if label[a] != label[b]:
-            continue
-        i, k = rows[a], rows[b]
-        if instance.assignment[i] == instance.assignment[k]:
-            continue
-        if 1.0 - float(unit[a] @ unit[b]) <= PARALLEL_EPS:
-            return FarkasCertificate(np.array([i, k]),
-                                     np.array([instance.assignment[k], instance.assignment[i]]),
+    assignment = instance.assignment
+    for group in parallel_groups(instance.inputs, np.arange(instance.n)):
+        i = group[0]
+        others = group[assignment[group] != assignment[i]]
+        if len(others):
+            k = others[0]
+            return FarkasCertificate(np.array([i, k]), np.array([assignment[k], assignment[i]]),
                                      np.array([0.5, 0.5]))
     return None
 

@@ -46,9 +46,8 @@ from feasibility.core.errors import InputError
 from feasibility.core.files import write_text_atomic
 from feasibility.core.instances import Instance
 from feasibility.solvers.active_set import Decision
+from feasibility.solvers.structured import parallel_groups
 
-#: inputs this close to parallel (1 - cosine) count as one input
-PARALLEL_EPS = 1e-12
 #: a residual below this (relative to ||x||) makes an input a cone combination
 CONE_RTOL = 1e-9
 #: the cone test runs on at most this many of the heaviest facts of a support
@@ -322,28 +321,6 @@ def zero_constraints(instance: Instance, certificate: FarkasCertificate) -> list
             out.append(Conflict(SAME_TARGET, (i,), f"{text}: its target equals that of "
                                                    f"{competitor}"))
     return out
-
-
-def parallel_groups(inputs: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
-    """Groups (two or more, file order) of `rows` whose inputs point the same way.
-
-    Candidates by rounded unit vectors, then an exact cosine test against the
-    group's first member (so rounding never joins two different directions).
-    """
-    norms = np.linalg.norm(inputs[rows], axis=1)
-    rows = rows[norms > 0]
-    if len(rows) < 2:
-        return []
-    unit = inputs[rows] / norms[norms > 0, None]
-    _, label = np.unique(np.round(unit, 6), axis=0, return_inverse=True)
-    label = label.ravel()
-    groups = []
-    for value in np.flatnonzero(np.bincount(label) > 1):
-        members = np.flatnonzero(label == value)
-        same = 1.0 - unit[members] @ unit[members[0]] <= PARALLEL_EPS
-        if same.sum() > 1:
-            groups.append(np.sort(rows[members[same]]))
-    return sorted(groups, key=lambda group: group[0])
 
 
 def _parallel_conflicts(instance: Instance, group: np.ndarray) -> list[Conflict]:

@@ -54,13 +54,12 @@ from feasibility.core.files import write_text_atomic
 from feasibility.core.instances import Instance
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import Decision, decide
-from feasibility.solvers.structured import Whitened, ridge_memories
+from feasibility.solvers.structured import Whitened, parallel_groups, ridge_memories
 from feasibility.tools.explain import (
     CONE,
     CONE_RTOL,
     IDENTICAL,
     PARALLEL,
-    parallel_groups,
     sparsest_within,
 )
 
