@@ -150,7 +150,6 @@ def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
 
 
 def _prefix_capacity(ordered: Instance, d: int, solver):
-
     p_min = first_contested_prefix(ordered)
     guess = min(ordered.n, max(capacity_guess(d), p_min))
     return capacity_bisection(ordered, guess=guess, p_min=p_min, solver=solver)

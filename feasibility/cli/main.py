@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --file: also this many seeded orderings")
     cap.add_argument("--dims", type=int_list, default=None,
                      help="with --file: capacity at each memory size d, projecting onto the "
-                          "leading principal components (see feasibility/projection.py)")
+                          "leading principal components (see feasibility/capacity/projection.py)")
     cap.add_argument("--out", default=None, help="CSV to write (required, here or in --spec)")
     cap.add_argument("--reference", default=None, metavar="FILE.csv",
                      help="after the run, compare each seed's p* and status with this "
@@ -120,7 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_generate(args) -> int:
-
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
         raise InputError(f"{out}: -o must name a .npz file")
@@ -130,7 +129,6 @@ def cmd_generate(args) -> int:
 
 
 def cmd_check(args) -> int:
-
     instance = load(args.path)
     check_solver(args.solver, args.program)
     tolerance = INFEASIBILITY_TOLERANCE if args.tolerance is None else args.tolerance
@@ -173,7 +171,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_prune(args) -> int:
-
     instance = load(args.path)
     check_solver(args.solver)
     for target, suffixes in ((args.out, (".npz",)), (args.report, (".csv", ".json"))):
@@ -199,7 +196,6 @@ def cmd_prune(args) -> int:
 
 
 def cmd_capacity(args) -> int:
-
     args = resolve_capacity_args(args)  # --spec FILE, defaults, conflicts
     check_solver(args.solver)
     if args.jobs is not None and args.jobs < 1:
@@ -244,7 +240,6 @@ def cmd_capacity(args) -> int:
 
 
 def cmd_embed(args) -> int:
-
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     instance = embed_file(args.facts, args.out, args.model, args.batch_size)
@@ -255,7 +250,6 @@ def cmd_embed(args) -> int:
 
 
 def cmd_audit(args) -> int:
-
     instance = load(args.path)
     with solver_output_to_stderr():
         report = audit(instance, args.margin)

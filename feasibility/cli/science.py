@@ -110,7 +110,6 @@ def _csv_out(path: str) -> Path:
 
 
 def _check_common(args):
-
     check_family(getattr(args, "model", None) or [], getattr(args, "distribution", None),
                  getattr(args, "seed0", None), seed_name="--seed0")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
@@ -120,7 +119,6 @@ def _check_common(args):
 
 
 def _default_p(d: int, p: int | None) -> int:
-
     if d < 2:
         raise InputError(f"--d must be >= 2, got {d}")
     p = p if p is not None else max(2, int(0.8 * capacity_guess(d)))
@@ -135,7 +133,6 @@ def _check_rtol(rtol: float):
 
 
 def cmd_hebbian(args) -> int:
-
     _check_common(args)
     out = _csv_out(args.out)
     frame = analysis.run_hebbian_grid(args.model, args.d, args.seeds, out, args.seed0,
@@ -154,7 +151,6 @@ def _spectra_of_seed(seed: int, solver, d: int, p: int, distribution: str,
 
 
 def cmd_spectra(args) -> int:
-
     _check_common(args)
     _check_rtol(args.rtol)
     out = _csv_out(args.out)
@@ -176,7 +172,6 @@ def cmd_spectra(args) -> int:
 
 
 def cmd_mechanism(args) -> int:
-
     _check_common(args)
     _check_rtol(args.rtol)
     out = _csv_out(args.out)
@@ -196,7 +191,6 @@ def cmd_mechanism(args) -> int:
 
 
 def cmd_theory(args) -> int:
-
     out = _csv_out(args.out)
     frame = analysis.theory_table(args.d)
     write_csv_atomic(frame, out)
@@ -205,7 +199,6 @@ def cmd_theory(args) -> int:
 
 
 def cmd_twolayer(args) -> int:
-
     _check_common(args)
     check_solver(args.solver)
     if args.d < 2:
@@ -220,7 +213,6 @@ def cmd_twolayer(args) -> int:
 
 
 def cmd_topk(args) -> int:
-
     _check_common(args)
     for criterion in args.criterion:
         topk.parse_criterion(criterion)
@@ -236,7 +228,6 @@ def cmd_topk(args) -> int:
 
 
 def cmd_figures(args) -> int:
-
     results = Path(args.results)
     if not results.is_dir():
         raise InputError(f"{results}: no such directory")

@@ -303,7 +303,6 @@ def run_hebbian_grid(models, dims, seeds: int, out, seed0: int = 0,
 
 
 def hebbian_summary(frame: pd.DataFrame) -> pd.DataFrame:
-
     rows = []
     for (model, d), group in frame.groupby(["model", "d"], sort=False):
         exact = batch.spread(group.loc[group["status"] == "exact", "p_hebbian"].astype(float))
