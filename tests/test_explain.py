@@ -10,7 +10,7 @@ from feasibility.cli.main import main
 from feasibility.core import certify
 from feasibility.core.certify import FEASIBLE, INFEASIBLE
 from feasibility.tools.explain import CONE, IDENTICAL, PARALLEL, SAME_TARGET, explain
-from feasibility.tools.prune import BY_EXACT, BY_SOLVER, facts_subset, prune
+from feasibility.tools.prune import BY_EXACT, BY_SOLVER, prune
 
 
 def run(capsys, *argv):
@@ -138,7 +138,7 @@ def test_prune_drops_only_named_facts_and_keeps_a_certified_feasible_set(monkeyp
     assert (BY_EXACT, IDENTICAL) in kinds
     assert ((BY_EXACT, CONE) if cone_pass else (BY_SOLVER, "ipm")) in kinds
     # the verdict on what is kept, checked again outside prune
-    kept, _ = facts_subset(instance, result.kept_facts)
+    kept = instance.subset(result.kept_facts)
     assert certify.margin_lower_bound(kept, result.decision.weights) > 0
     assert len(result.kept_facts) == 30 and 0 not in dropped
 

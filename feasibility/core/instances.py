@@ -261,12 +261,24 @@ class Instance:
             return Instance(self.inputs[:p], self.targets[self.assignment[:p]], None,
                             competitors, self.name, *self._texts_of(rows,
                                                                      self.assignment[rows]))
-        used = np.unique(self.assignment[rows])
-        if np.array_equal(self.assignment, np.arange(self.n)) and self.n == self.m:
-            return Instance(self.inputs[:p], self.targets[:p], None, None, self.name,
+        return self.subset(rows)
+
+    def subset(self, rows: np.ndarray) -> "Instance":
+        """The facts `rows`, in that order, with the targets they use (relabelled
+        in order of their labels); decoupled facts keep all their competitors."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.decoupled:
+            return Instance(self.inputs[rows], self.targets[self.assignment[rows]], None,
+                            self.competitors[rows], self.name,
+                            *self._texts_of(rows, self.assignment[rows]))
+        if np.array_equal(self.assignment[rows], rows) and np.array_equal(
+                rows, np.arange(len(rows))):
+            # the first facts of a one-target-per-fact instance: no relabelling
+            return Instance(self.inputs[rows], self.targets[rows], None, None, self.name,
                             *self._texts_of(rows, rows))
+        used = np.unique(self.assignment[rows])
         relabel = np.searchsorted(used, self.assignment[rows])
-        return Instance(self.inputs[:p], self.targets[used], relabel, None, self.name,
+        return Instance(self.inputs[rows], self.targets[used], relabel, None, self.name,
                         *self._texts_of(rows, used))
 
     def permuted(self, order: np.ndarray) -> "Instance":

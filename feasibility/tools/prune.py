@@ -141,26 +141,6 @@ def prune_progress(message: str) -> None:
     print(f"feasibility: prune: {message}", file=sys.stderr, flush=True)
 
 
-# -- subsets ---------------------------------------------------------------------------
-def facts_subset(instance: Instance, rows: np.ndarray) -> tuple[Instance, np.ndarray]:
-    """The facts `rows` (file order kept) with the answers they use, relabelled;
-    returns (instance, used) with used[j] = original target of new target j."""
-    rows = np.asarray(rows, dtype=np.int64)
-    subjects = None if instance.subjects is None else tuple(instance.subjects[k] for k in rows)
-    if instance.decoupled:
-        used = instance.assignment[rows]
-        answers = None if instance.answers is None else tuple(instance.answers[k] for k in used)
-        return Instance(instance.inputs[rows], instance.targets[used], None,
-                        instance.competitors[rows], instance.name, subjects, answers), used
-    used = np.unique(instance.assignment[rows])
-    if len(used) < 2:
-        raise InputError("prune: the kept facts share one answer: nothing left to separate")
-    answers = None if instance.answers is None else tuple(instance.answers[k] for k in used)
-    relabel = np.searchsorted(used, instance.assignment[rows])
-    return Instance(instance.inputs[rows], instance.targets[used], relabel, None,
-                    instance.name, subjects, answers), used
-
-
 # -- the rounds ------------------------------------------------------------------------
 def prune(instance: Instance, solver: str | None = None, max_rounds: int | None = None,
           tolerance: float = INFEASIBILITY_TOLERANCE,
@@ -176,7 +156,9 @@ def prune(instance: Instance, solver: str | None = None, max_rounds: int | None 
     solver_rounds, round_number, stopped = 0, 0, ""
     while True:
         round_number += 1
-        current, _ = facts_subset(instance, keep)
+        if not instance.decoupled and len(np.unique(instance.assignment[keep])) < 2:
+            raise InputError("prune: the kept facts share one answer: nothing left to separate")
+        current = instance.subset(keep)
         exact = [] if instance.decoupled else exact_drops(instance, current, keep, round_number,
                                                           tolerance)
         if not exact and not instance.decoupled:
