@@ -98,7 +98,8 @@ def on_constraints(instance: Instance, rows: np.ndarray, slots: np.ndarray) -> b
     if np.any(rows < 0) or np.any(rows >= instance.n) or np.any(slots < 0) \
             or np.any(slots >= instance.n_slots):
         return False
-    return bool(instance.slot_mask()[rows, slots].all())
+    # the pairs alone, without the n x n_slots mask: this runs at every offer
+    return bool(instance.decoupled or np.all(slots != instance.assignment[rows]))
 
 
 def margin_upper_bound(instance: Instance, certificate: FarkasCertificate | None) -> float | None:
