@@ -372,16 +372,21 @@ class Progress:
 
 def run_tasks(tasks, out: Path, columns, key_columns, function, solver=None,
               jobs: int | None = None, executor: str = "local", quiet: bool = False,
-              label=lambda row: "", scheduler: str | None = None) -> pd.DataFrame:
-    """Run what `out` does not have yet; return all rows in task order."""
+              label=lambda row: "", scheduler: str | None = None,
+              finish=None) -> pd.DataFrame:
+    """Run what `out` does not have yet; return all rows in task order.
+    ``finish()``, if given, runs once the rows are in, still under `out`'s lock."""
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise InputError(f"{out.parent}: no such directory")
     if executor not in EXECUTORS:
         raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     with _OutputLock(out):
-        return _run_locked(tasks, out, columns, key_columns, function, solver, jobs,
-                           executor, quiet, label, scheduler)
+        frame = _run_locked(tasks, out, columns, key_columns, function, solver, jobs,
+                            executor, quiet, label, scheduler)
+        if finish is not None:
+            finish()
+        return frame
 
 
 def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, executor, quiet,
@@ -423,11 +428,11 @@ def run_capacity_grid(tasks: list[CapacityTask], out: Path, **kwargs) -> pd.Data
     OUT-probes.csv, one row per certified probe."""
     key_columns = ["model", "d", "seed", "distribution"]
     function = functools.partial(run_capacity_task, journal=str(journal_folder(out)))
-    frame = run_tasks(tasks, out, CAPACITY_COLUMNS, key_columns, function,
-                      label=lambda r: f"{r['model']} d={r['d']} seed={r['seed']} "
-                                      f"p*={r['p_star']} ({r['seconds']:.1f}s)", **kwargs)
-    gather(out, key_columns)
-    return frame
+    # folded under the lock: a second run on `out` cannot be writing journals then
+    return run_tasks(tasks, out, CAPACITY_COLUMNS, key_columns, function,
+                     label=lambda r: f"{r['model']} d={r['d']} seed={r['seed']} "
+                                     f"p*={r['p_star']} ({r['seconds']:.1f}s)",
+                     finish=lambda: gather(out, key_columns), **kwargs)
 
 
 def run_file_capacity(path, shuffles: int, out: Path, **kwargs) -> pd.DataFrame:
