@@ -56,9 +56,9 @@ def fig_models(results: Path) -> Path | None:
     for model, g in ratios.groupby("model"):
         ax.errorbar(g["d"], g["p_c"], yerr=[g["p_c"] - g["q25"], g["q75"] - g["p_c"]],
                     marker="o", capsize=3, color=COLORS.get(model), label=model)
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("capacity p_c (facts; median over seeds, bars: IQR)")
-    ax.set_title("Coupled and decoupled capacity")
+    ax.set(xlabel="dimension d",
+           ylabel="capacity p_c (facts; median over seeds, bars: IQR)",
+           title="Coupled and decoupled capacity")
     ax.legend()
     if not paired.empty:
         bx.errorbar(paired["d"], paired["mean_ratio"],
@@ -107,16 +107,16 @@ def fig_theory(results: Path) -> Path | None:
                     color=COLORS.get(model),
                     label=f"fit r∞ + b/ln d, {model}: r∞ = {fit['r_inf']:.2f} ± "
                           f"{fit['r_inf_se']:.2f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("capacity p_c (facts)")
-    ax.set_title("Capacity against theory")
+    ax.set(xscale="log",
+           yscale="log",
+           xlabel="dimension d",
+           ylabel="capacity p_c (facts)",
+           title="Capacity against theory")
     ax.legend(fontsize=7)
-    bx.set_xscale("log")
-    bx.set_xlabel("dimension d")
-    bx.set_ylabel("p_c ln p_c / d² (dimensionless)")
-    bx.set_title("Finite-size approach to 1/2")
+    bx.set(xscale="log",
+           xlabel="dimension d",
+           ylabel="p_c ln p_c / d² (dimensionless)",
+           title="Finite-size approach to 1/2")
     bx.legend(fontsize=7)
     return _save(fig, results / "capacity-theory.png")
 
@@ -182,11 +182,11 @@ def fig_hebbian(results: Path) -> Path | None:
             label="optimal asymptote p ln p = d²/2")
     ax.plot(d, [analysis.hebbian_estimate(x) for x in d], "k--", lw=1,
             label="Hebbian estimate p ln p = d²/8 (heuristic)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("largest p stored (facts; median, bars: IQR)")
-    ax.set_title("Hebbian rule against the optimal memory")
+    ax.set(xscale="log",
+           yscale="log",
+           xlabel="dimension d",
+           ylabel="largest p stored (facts; median, bars: IQR)",
+           title="Hebbian rule against the optimal memory")
     ax.legend(fontsize=7)
     return _save(fig, results / "hebbian.png")
 
@@ -267,9 +267,9 @@ def fig_twolayer(results: Path) -> Path | None:
         ax.plot(h, [solve(d * d * min(t, 1.0) * (2 - min(t, 1.0))) for t in h], color="k",
                 lw=0.8, ls="-.", alpha=0.6,
                 label="p ln p ∝ h(2d − h) (rank-h matrices), heuristic")
-    ax.set_xlabel("hidden width / input dimension, h / d (ratio)")
-    ax.set_ylabel("capacity p (facts; median over seeds)")
-    ax.set_title(f"Two-layer linear memories W = B A (d = {frame['d'].iloc[0]})")
+    ax.set(xlabel="hidden width / input dimension, h / d (ratio)",
+           ylabel="capacity p (facts; median over seeds)",
+           title=f"Two-layer linear memories W = B A (d = {frame['d'].iloc[0]})")
     ax.legend(fontsize=7)
     return _save(fig, results / "twolayer.png")
 
@@ -288,15 +288,15 @@ def fig_topk(results: Path) -> Path | None:
         line, = bx.plot(g["d"], g["p_over_d2"], marker="o", label=f"{criterion}: p_c / d²")
         bx.plot(g["d"], g["p_log_p_over_d2"], marker="s", ls="--", color=line.get_color(),
                 label=f"{criterion}: p_c ln p_c / d²")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("capacity p_c (facts; median, bars: IQR)")
-    ax.set_title("Top-1 against tail-average-margin retrieval")
+    ax.set(xscale="log",
+           yscale="log",
+           xlabel="dimension d",
+           ylabel="capacity p_c (facts; median, bars: IQR)",
+           title="Top-1 against tail-average-margin retrieval")
     ax.legend(fontsize=8)
-    bx.set_xlabel("dimension d")
-    bx.set_ylabel("scaling ratio (dimensionless)")
-    bx.set_title("Flat in d: the scaling law that fits")
+    bx.set(xlabel="dimension d",
+           ylabel="scaling ratio (dimensionless)",
+           title="Flat in d: the scaling law that fits")
     bx.legend(fontsize=7)
     return _save(fig, results / "topk.png")
 
