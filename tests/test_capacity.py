@@ -113,3 +113,92 @@ def test_bracket_search_stops_at_an_undetermined_probe():
     lower, upper, status = bracket_search(probe, 2, 100, 40, 4)
     # 40 and 36 are infeasible, 28 is not decided: the search stops with its bracket
     assert (lower, upper, status) == (1, 36, "undetermined")
+
+
+# -- kappa-guided probe placement (issue 12) --------------------------------------------
+def test_secant_zero_is_where_the_line_through_the_two_largest_p_reaches_zero():
+    from feasibility.capacity.bisection import secant_zero
+    # kappa = 3e-4 (100 - p): the zero is 100 whichever two points are largest
+    points = {p: 3e-4 * (100 - p) for p in (60, 90, 97)}
+    assert secant_zero(points) == pytest.approx(100.0)
+    points[80] = 1.0   # not among the two largest p: ignored
+    assert secant_zero(points) == pytest.approx(100.0)
+    assert secant_zero({90: 1e-3}) is None                 # one point: no line
+    assert secant_zero({90: 1e-3, 95: 2e-3}) is None       # kappa rising with p: no zero ahead
+    assert secant_zero({90: 1e-3, 95: 0.0}) is None
+
+
+def test_secant_prediction_stays_inside_the_certified_bracket():
+    from feasibility.capacity.bisection import KAPPA_SLOPE_SCALE, secant_prediction
+    line = {90: 3e-4 * 10.4, 97: 3e-4 * 3.4}               # zero at 100.4
+    assert secant_prediction(line, 97, None, 64) == 100      # the last p before the zero
+    assert secant_prediction(line, 97, 101, 64) == 100
+    assert secant_prediction(line, 97, 100, 64) is None      # the line contradicts p = 100
+    assert secant_prediction(line, 100, None, 64) == 101     # p* = lower by the line: check lower + 1
+    # one point only: a line of slope 1 / (scale sqrt(order) p) through it
+    one = {50: 2.0 / (KAPPA_SLOPE_SCALE * 8 * 50)}           # zero at 52 for order 64
+    assert secant_prediction(one, 50, None, 64) == 52
+    assert secant_prediction(one, 49, None, 64) is None      # nothing known at lower
+    assert secant_prediction({}, 49, 60, 64) is None
+
+
+def test_kappa_estimate_needs_a_two_sided_bracket():
+    from feasibility.capacity.bisection import Probe, kappa_estimate
+
+    def probe(verdict, lower, upper):
+        return Probe(10, verdict, lower, upper, "ipm", 1, 0.0)
+
+    assert kappa_estimate(probe(FEASIBLE, 1.0e-4, 1.02e-4)) == pytest.approx(1.01e-4)
+    assert kappa_estimate(probe(FEASIBLE, 1.0e-4, None)) is None      # a fast path's W alone
+    assert kappa_estimate(probe(FEASIBLE, 1.0e-4, 3.0e-4)) is None    # too loose to place a probe
+    assert kappa_estimate(probe(INFEASIBLE, -1e-3, 1e-8)) is None
+
+
+@pytest.mark.parametrize("model,seed,d,p_max", [("coupled", 0, 10, 60), ("decoupled", 2, 10, 60),
+                                                ("coupled", 4, 12, 80)])
+def test_secant_placement_finds_the_same_p_star_as_bisection(model, seed, d, p_max):
+    full = generate(model, d, p_max, seed)
+    plain = capacity_bisection(full, guess=capacity_guess(d), secant=False)
+    guided = capacity_bisection(full, guess=capacity_guess(d))
+    assert plain.status == guided.status == "exact"
+    assert guided.p_star == plain.p_star is not None
+    # a feasible probe that a solver decided carries kappa* to KAPPA_RTOL
+    from feasibility.capacity.bisection import KAPPA_RTOL
+    solved = [probe for probe in guided.probes
+              if probe.verdict == FEASIBLE and probe.solver == "ipm"]
+    assert all(probe.margin_lower >= (1 - KAPPA_RTOL) * probe.margin_upper * (1 - 1e-9)
+               or probe.margin_lower < 1e-5 for probe in solved)
+
+
+def test_a_generated_family_draws_the_prefixes_of_the_largest_instance():
+    from feasibility.core.instances import GeneratedFamily
+    for model in ("coupled", "decoupled"):
+        family, full = GeneratedFamily(model, 5, 12, 3), generate(model, 5, 12, 3)
+        assert (family.n, family.decoupled, family.d_in) == (12, model == "decoupled", 5)
+        for p in (2, 7, 12):
+            drawn, cut = family.prefix(p), full.prefix(p)
+            assert np.array_equal(drawn.inputs, cut.inputs)
+            assert np.array_equal(drawn.own_targets(), cut.own_targets())
+            if model == "decoupled":
+                assert np.array_equal(drawn.competitors, cut.competitors)
+            else:
+                assert np.array_equal(drawn.targets, cut.targets)
+    with pytest.raises(Exception, match="prefix size"):
+        GeneratedFamily("coupled", 5, 12, 3).prefix(13)
+
+
+@pytest.mark.parametrize("guess,expected", [(30, [30, 34, 37, 38]), (45, [45, 41, 33, 37, 38])])
+def test_bracket_search_probes_where_predict_points(guess, expected):
+    """A prediction replaces the midpoint inside a bracket, and the walk's step
+    above the largest feasible p where it points further."""
+    star, probed = 37, []
+
+    def probe(p):
+        probed.append(p)
+        return FEASIBLE if p <= star else INFEASIBLE
+
+    def predict(lower, upper):
+        return star if lower < star else star + 1
+
+    assert bracket_search(probe, 2, 100, guess, 4, predict) == (37, 38, "exact")
+    assert probed == expected

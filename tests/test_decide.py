@@ -117,3 +117,24 @@ def test_a_new_engine_is_one_row_of_the_table(needs_a_solver, monkeypatch):
     assert decision.solvers_tried == ("mine/socp",)
     assert {s.solver for s in decision.statuses} == {"mine"}
     assert decision.verify(needs_a_solver)
+
+
+def test_kappa_rtol_tightens_a_solver_s_feasible_verdict_but_keeps_a_closed_form_one():
+    """capacity's probes: where the IPM decides feasible it goes on until kappa* is
+    bracketed to kappa_rtol; a verdict the Hebbian memory settles stays as it is."""
+    instance = generate("coupled", 10, 24, 1)
+    loose = decide(instance, fast_path=False)
+    tight = decide(instance, fast_path=False, kappa_rtol=0.02)
+    assert loose.verdict == tight.verdict == FEASIBLE
+    assert tight.margin_upper is not None
+    assert tight.margin_lower >= 0.98 * tight.margin_upper
+    assert tight.verify(instance)
+    # the plain decision stops at its first decisive bound, far from kappa*
+    assert loose.margin_upper is None or loose.margin_lower < 0.98 * loose.margin_upper
+    easy = generate("coupled", 10, 6, 2)          # the Hebbian memory stores these 6 facts
+    settled = decide(easy, kappa_rtol=0.02)
+    assert settled.verdict == FEASIBLE and settled.rounds == 0 and settled.solver == "hebbian"
+    assert decide(easy, bracket_rtol=0.02).rounds > 0   # max_margin's bracket does go on
+    # an infeasible verdict needs no kappa*
+    beyond = generate("coupled", 4, 40, 0)
+    assert decide(beyond, kappa_rtol=0.02).verdict == INFEASIBLE

@@ -38,10 +38,10 @@ from feasibility.capacity.journal import ProbeJournal, gather, journal_folder
 from feasibility.core.errors import InputError, WorkerLost
 from feasibility.core.files import write_csv_atomic
 from feasibility.core.instances import (
+    GeneratedFamily,
     check_family,
     file_order,
     first_contested_prefix,
-    generate,
     load,
 )
 from feasibility.core.tolerances import capacity_tolerance
@@ -107,7 +107,7 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     """One per-seed bisection; with a `journal` folder, its probes are recorded
     there as they finish and a rerun after an interruption reuses them."""
     p_max = p_max_for(task.d)
-    full = generate(task.model, task.d, p_max, task.seed, task.distribution)
+    full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
     record = ProbeJournal(journal, task.key) if journal is not None else None
     tolerance = capacity_tolerance(task.d)
     result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,

@@ -364,6 +364,49 @@ def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussia
     return Instance(X, Y, None, C, name=f"{model}-d{d}-p{p}-seed{seed}-{distribution}")
 
 
+@dataclass(frozen=True)
+class GeneratedFamily:
+    """The nested family generate(model, d, p, seed) for p <= p_max, each prefix
+    drawn when asked for: what a capacity bisection needs of its `full` instance
+    (n, decoupled, assignment, prefix) without holding the largest one. The
+    decoupled competitors of p_max facts would take p_max^2 d 8 bytes (9 GB at
+    d = 128), of the prefix probed p^2 d 8 (3.5 GB at p* = 1,850)."""
+
+    model: str
+    d: int
+    p_max: int
+    seed: int
+    distribution: str = "gaussian"
+
+    def __post_init__(self):
+        check_family(self.model, self.distribution, self.seed)
+
+    @property
+    def n(self) -> int:
+        return self.p_max
+
+    @property
+    def decoupled(self) -> bool:
+        return self.model == "decoupled"
+
+    @property
+    def assignment(self) -> np.ndarray:
+        return np.arange(self.p_max)
+
+    @property
+    def d_in(self) -> int:
+        return self.d
+
+    @property
+    def d_out(self) -> int:
+        return self.d
+
+    def prefix(self, p: int) -> Instance:
+        if not 2 <= p <= self.p_max:
+            raise InputError(f"prefix size must be in [2, {self.p_max}], got {p}")
+        return generate(self.model, self.d, p, self.seed, self.distribution)
+
+
 # -- files -----------------------------------------------------------------------
 def load(path: str | os.PathLike) -> Instance:
     """Read and validate an instance from ``.npz`` or ``.csv``."""

@@ -142,6 +142,8 @@ class RoundContext:
     done: Callable[[CertifiedBracket], bool]
     margin: float
     tolerance: float
+    #: past the verdict, the engines aim at lower >= (1 - rtol) upper (None: verdict only)
+    rtol: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,11 +172,16 @@ def _restricted_ipm(ctx: RoundContext, active):
     found = {}
 
     def check(lam, W_reduced, rel_gap):
-        if np.linalg.norm(W_reduced) <= CERTIFY_WITHIN * decisive:
-            bracket.offer_certificate(FarkasCertificate(rows, slots, lam), "ipm")
         W = reduced.memory(W_reduced)
         scaled = certify.scaled_margins(instance, W)
         bracket.offer_weights(W, "ipm", scaled)
+        # ||A lam|| is the bound lam would certify: recompute it only where it can
+        # decide the verdict, or close the bracket to the rtol asked for
+        norm = float(np.linalg.norm(W_reduced))
+        if norm <= CERTIFY_WITHIN * decisive or (
+                ctx.rtol is not None and bracket.lower is not None
+                and bracket.lower >= (1 - ctx.rtol) * norm):
+            bracket.offer_certificate(FarkasCertificate(rows, slots, lam), "ipm")
         if ctx.done(bracket):
             return EngineStatus.STOPPED
         if rel_gap < CUT_GAP:
@@ -375,7 +382,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
            program: str | None = None, tolerance: float = INFEASIBILITY_TOLERANCE,
            escalate: bool = True, active: np.ndarray | None = None,
            time_limit: float | None = None, bracket_rtol: float | None = None,
-           fast_path: bool = True) -> Decision:
+           fast_path: bool = True, kappa_rtol: float | None = None) -> Decision:
     """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
 
     Returns a Decision whose verdict is certified (see certify.classify); the
@@ -386,6 +393,9 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     is that tight, lower >= (1 - rtol) upper (the max-margin; SOCP only).
     ``fast_path``: False skips feasibility.structured (a caller that saw it fail
     on a smaller prefix of the same facts need not pay for it again).
+    ``kappa_rtol``: like bracket_rtol where a solver decides the verdict
+    feasible, but a verdict that the Hebbian memory or the fast path settles is
+    final (capacity's probes: kappa* where it costs a few IPM iterations more).
     """
     if not np.isfinite(margin) or margin < 0:
         raise InputError(f"margin must be a finite number >= 0, got {margin}")
@@ -394,13 +404,13 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         # small products: one BLAS thread (see ipm.SMALL_NEWTON)
         with threadpool_limits(1, user_api="blas"):
             return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                           time_limit, bracket_rtol, fast_path)
+                           time_limit, bracket_rtol, fast_path, kappa_rtol)
     return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                   time_limit, bracket_rtol, fast_path)
+                   time_limit, bracket_rtol, fast_path, kappa_rtol)
 
 
 def _decide(instance, margin, solver, program, tolerance, escalate, active, time_limit,
-            bracket_rtol, fast_path):
+            bracket_rtol, fast_path, kappa_rtol):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
     bracket = CertifiedBracket(instance)
@@ -411,12 +421,21 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     fast = FastPath.NOT_TRIED
     mask = instance.slot_mask()
 
+    rtol = bracket_rtol if bracket_rtol is not None else kappa_rtol
+
+    def settled(b: CertifiedBracket) -> bool:
+        return b.verdict(margin, tolerance) != UNDETERMINED
+
     def done(b: CertifiedBracket) -> bool:
         verdict = b.verdict(margin, tolerance)
-        if bracket_rtol is None or verdict == INFEASIBLE:
+        if rtol is None or verdict == INFEASIBLE:
             return verdict != UNDETERMINED
         return (b.lower is not None and b.upper is not None
-                and b.lower >= (1 - bracket_rtol) * b.upper)
+                and b.lower >= (1 - rtol) * b.upper)
+
+    # what ends the decision before any solver runs: a settled verdict, unless
+    # bracket_rtol asks for kappa* itself
+    final = done if bracket_rtol is not None else settled
 
     zero_cert = certify.zero_constraint_certificate(instance)
     if zero_cert is not None:
@@ -424,7 +443,7 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     hebbian = hebbian_memory(instance)
     hebbian_margins = certify.scaled_margins(instance, hebbian)
     bracket.offer_weights(hebbian, "hebbian", hebbian_margins)
-    if not done(bracket) and bracket_rtol is None and fast_path:
+    if not final(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
         # (solvers/structured.py); it steps aside where it does not pay
         if structured.worth_trying(instance):
@@ -435,12 +454,12 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
                 bracket.offer_weights(evidence.weights, "structured")
             if evidence.certificate is not None:
                 bracket.offer_certificate(evidence.certificate, "structured")
-            fast = FastPath.DECIDED if done(bracket) else FastPath.UNDECIDED
+            fast = FastPath.DECIDED if settled(bracket) else FastPath.UNDECIDED
 
     if active is None or active.shape != mask.shape:
         active = np.zeros_like(mask)
     active = active & mask
-    if not done(bracket):
+    if not final(bracket):
         active |= smallest_per_row(hebbian_margins, SOLVERS[solver].initial_per_input(instance),
                                    mask)
         reduced = ReducedInstance.of(instance)
@@ -450,10 +469,12 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
                       if (s, p) != (solver, program) and s in installed_solvers()]
         for name, kind in chain:
             tried.append(f"{name}/{kind}")
-            ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance)
+            ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance,
+                               rtol)
             rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
-            if done(bracket):
+            # kappa_rtol: the next engine is not run for a tighter bracket alone
+            if final(bracket):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 break
