@@ -32,10 +32,13 @@ run: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
 		--jobs $(JOBS) --out results/capacity.csv --reference $(REFERENCE)/capacity.csv
 
-## bench: the project against the dense cvxpy baseline, side by side (writes BENCHMARKS.md);
-## BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
+## bench: the project against the dense cvxpy baseline, and whole bisections guided by kappa*
+## against the plain search, side by side (writes BENCHMARKS.md; BISECTIONS=64,coupled:96 adds
+## d = 96, ~30 min more); BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
+BISECTIONS ?= 64
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bisections.py --rows $(BISECTIONS) $(BENCH_ARGS)
 	$(BIN)/python benchmarks/real_files.py
 
 ## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds),

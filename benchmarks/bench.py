@@ -5,7 +5,9 @@ own), is repeated, and is reported as a median; ratios compare medians taken
 in the same run. Benchmarks are never tests: nothing here asserts a timing.
 
     python benchmarks/bench.py [--repeats 3] [--baseline-repeats 2] [--quick]
-                               [--bisections 64,96] [--resume] [--out BENCHMARKS.md]
+                               [--resume] [--out BENCHMARKS.md]
+
+Whole per-seed bisections are benchmarks/bisections.py's (guided against plain).
 """
 
 from __future__ import annotations
@@ -55,25 +57,7 @@ def _project(model, d, p, seed):
                      f"{fmt(decision.margin_upper)}], by {decision.solver})")
 
 
-def _bisection(model, d, seed):
-    from feasibility.capacity.batch import CapacityTask, run_capacity_task
-
-    start = time.perf_counter()
-    row = run_capacity_task(CapacityTask(model, d, seed))
-    return time.perf_counter() - start, (f"p* = {row['p_star']} ({row['status']}, "
-                                         f"{row['solves']} certified solves)")
-
-
 CACHE = ROOT / "build" / "bench-measurements.jsonl"
-
-
-def _bisection_list(text: str) -> list[tuple[str, int]]:
-    """'64,coupled:96' -> [(coupled, 64), (decoupled, 64), (coupled, 96)]."""
-    items = []
-    for item in filter(None, text.split(",")):
-        model, _, d = item.rpartition(":")
-        items += [(m, int(d)) for m in ((model,) if model else ("coupled", "decoupled"))]
-    return sorted(items, key=lambda item: (item[1], item[0]))
 
 
 def main(argv=None):
@@ -83,9 +67,6 @@ def main(argv=None):
                         help="repeats of the dense baseline at d <= 16 (once above: "
                              "minutes per solve at d = 24)")
     parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
-    parser.add_argument("--bisections", default="64,96",
-                        help="whole per-seed bisections (seed 0): comma-separated d (both "
-                             "models) or model:d, e.g. 64,coupled:96")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--resume", action="store_true",
                         help="reuse runs recorded in build/bench-measurements.jsonl")
@@ -102,7 +83,6 @@ def main(argv=None):
     # p near the measured p_c (results/reference/capacity-large-summary.csv)
     scaling = [(16, 62), (24, 120), (32, 185), (48, 355), (64, 565)] if not args.quick \
         else [(12, 40), (16, 62)]
-    bisections = _bisection_list(args.bisections if not args.quick else "16")
     seed = 0
     lines = []
     started, load_before = time.time(), os.getloadavg()[0]
@@ -129,14 +109,6 @@ def main(argv=None):
             ours = run(_project, (model, d, p, seed), repeats)
             lines.append(f"| {model} | {d} | {p} | {ours.cell()} | {ours.peak:.0f} | "
                          f"{ours.outcome} |")
-    if bisections:
-        lines += ["", "### Whole per-seed capacity bisection", "",
-                  "| model | d | seconds | peak MiB | outcome |",
-                  "| --- | --- | --- | --- | --- |"]
-    for model, d in bisections:
-        whole = run(_bisection, (model, d, seed), 1)
-        lines.append(f"| {model} | {d} | {whole.median:.1f} | {whole.peak:.0f} | "
-                     f"{whole.outcome} |")
 
     command = "make bench" if not argv else "python benchmarks/bench.py " + " ".join(argv)
     load = os.getloadavg()[0]

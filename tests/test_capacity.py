@@ -46,7 +46,8 @@ def test_the_fast_path_is_skipped_above_a_prefix_where_it_failed(monkeypatch):
     monkeypatch.setattr(structured, "worth_trying", lambda instance: True)
     monkeypatch.setattr(structured, "fast_path", undecided)
     full = generate("coupled", 6, 30, 3)
-    result = capacity_bisection(full, guess=20)   # infeasible at 20: walks down, then up
+    # infeasible at 20: walks down, then up
+    result = capacity_bisection(full, guess=20, secant=False)
     probed = [probe.p for probe in result.probes]
     assert calls[:2] == probed[:2] == [20, 19]       # below a failure: tried again
     assert set(calls) < set(probed)                   # above one: skipped
@@ -58,6 +59,11 @@ def test_the_fast_path_is_skipped_above_a_prefix_where_it_failed(monkeypatch):
     assert result.status == "exact"
     assert decide(full.prefix(result.p_star), fast_path=False).verdict == FEASIBLE
     assert decide(full.prefix(result.p_star + 1), fast_path=False).verdict == INFEASIBLE
+    # placed by kappa*, the search does not try it after the first infeasible probe
+    # (its W carries no kappa*): only at the guess here
+    calls.clear()
+    guided = capacity_bisection(full, guess=20)
+    assert calls == [20] and guided.p_star == result.p_star
 
 
 def test_capacity_censored_when_everything_fits():
@@ -158,7 +164,7 @@ def test_kappa_estimate_needs_a_two_sided_bracket():
                                                 ("coupled", 4, 12, 80)])
 def test_secant_placement_finds_the_same_p_star_as_bisection(model, seed, d, p_max):
     full = generate(model, d, p_max, seed)
-    plain = capacity_bisection(full, guess=capacity_guess(d), secant=False)
+    plain = capacity_bisection(full, guess=capacity_guess(d), secant=False, seed_memory=False)
     guided = capacity_bisection(full, guess=capacity_guess(d))
     assert plain.status == guided.status == "exact"
     assert guided.p_star == plain.p_star is not None

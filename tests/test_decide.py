@@ -138,3 +138,20 @@ def test_kappa_rtol_tightens_a_solver_s_feasible_verdict_but_keeps_a_closed_form
     # an infeasible verdict needs no kappa*
     beyond = generate("coupled", 4, 40, 0)
     assert decide(beyond, kappa_rtol=0.02).verdict == INFEASIBLE
+
+
+def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypatch):
+    """With few constraints to start from, the Hebbian memory's tightest miss the
+    binding ones (more rounds); the optimal memory's tightest are the binding ones."""
+    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
+    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    instance = generate("coupled", 8, 18, 0)
+    hebbian_seeded = decide(instance, fast_path=False, kappa_rtol=1e-3)
+    optimum = max_margin(instance, solver="ipm", rtol=1e-6)
+    seeded = decide(instance, fast_path=False, kappa_rtol=1e-3, seed_memory=optimum.weights)
+    assert hebbian_seeded.verdict == seeded.verdict == FEASIBLE
+    assert seeded.verify(instance)
+    assert hebbian_seeded.rounds > 1
+    assert seeded.rounds == 1
+    with pytest.raises(Exception, match="seed_memory: expected shape"):
+        decide(instance, fast_path=False, seed_memory=optimum.weights[:3])

@@ -103,9 +103,11 @@ def p_max_for(d: int) -> int:
 
 
 def run_capacity_task(task: CapacityTask, solver: str | None = None,
-                      journal: str | None = None) -> dict:
+                      journal: str | None = None, **search) -> dict:
     """One per-seed bisection; with a `journal` folder, its probes are recorded
-    there as they finish and a rerun after an interruption reuses them."""
+    there as they finish and a rerun after an interruption reuses them.
+    ``search``: options of capacity_bisection (benchmarks/bisections.py runs
+    the plain search with secant=False, seed_memory=False)."""
     p_max = p_max_for(task.d)
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
     record = ProbeJournal(journal, task.key) if journal is not None else None
@@ -113,7 +115,7 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,
                                 known=record.known() if record else None,
                                 on_probe=record.record if record else None,
-                                tolerance=tolerance)
+                                tolerance=tolerance, **search)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
             "solver": solver or "default", "tolerance": tolerance}

@@ -199,7 +199,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                        solver: str | None = None, margin: float = 0.0,
                        reuse_active_set: bool = True, on_probe=None,
                        known: Mapping[int, Probe] | None = None, secant: bool = True,
-                       **decide_kwargs) -> CapacityResult:
+                       seed_memory: bool = True, **decide_kwargs) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
     ``full``: an Instance, or anything with its n, decoupled, assignment and
@@ -210,8 +210,10 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     (``capacity.journal``), reused instead of solved again.
     ``secant``: feasible probes bracket kappa* to KAPPA_RTOL and, once two have,
     the next probe goes where their secant puts p* (secant_prediction) instead
-    of the midpoint: 3-5 probes instead of 5-9 near p* at d >= 64. p* is the
-    same either way; only which probes are solved differs.
+    of the midpoint. ``seed_memory``: each probe's active set starts from the
+    tightest constraints of the last probe's W (decide's seed_memory), not the
+    Hebbian memory's. p* is the same either way; only which probes are solved,
+    and how fast, differs.
     """
     known = dict(known or {})
     start = time.monotonic()
@@ -225,22 +227,28 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     # slot labels survive prefixes only when targets are not relabelled
     stable = full.decoupled or np.array_equal(full.assignment, np.arange(full.n))
     active = None
+    memory = None  # the last probe's W: its tightest constraints seed the next active set
     # the structured fast path finds W only well inside the feasible phase; once it
-    # failed at some p it is not tried again at larger p (saves ~10 s a probe at d = 64)
+    # failed at some p it is not tried again at larger p (saves ~10 s a probe at d = 64).
+    # With the secant, neither is it once a probe was infeasible: its W comes without
+    # kappa*, which the probes near p* are placed by (d = 96: a probe saved, two lost)
     fast_path_failed_at = math.inf
 
     def probe(p: int) -> Verdict:
-        nonlocal active, fast_path_failed_at
+        nonlocal active, fast_path_failed_at, memory
         if p in known:
             return finish(known[p])
         instance = full.prefix(p)
         decision = decide(instance, margin, solver,
                           active=transfer_active_set(active, instance) if reuse_active_set and stable
-                          else None, fast_path=p < fast_path_failed_at, **decide_kwargs)
+                          else None, fast_path=p < fast_path_failed_at,
+                          seed_memory=memory if seed_memory else None, **decide_kwargs)
         if decision.fast_path == FastPath.UNDECIDED:
             fast_path_failed_at = min(fast_path_failed_at, p)
         if decision.weights is not None or decision.certificate is not None:
             active = _grow(active, instance, decision)
+        if decision.weights is not None:
+            memory = decision.weights
         record = Probe(p, decision.verdict, decision.margin_lower, decision.margin_upper,
                        decision.solver, decision.rounds, round(decision.seconds, 3))
         if on_probe is not None:
@@ -248,6 +256,9 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
         return finish(record)
 
     def finish(record: Probe) -> Verdict:
+        nonlocal fast_path_failed_at
+        if secant and record.verdict == INFEASIBLE:
+            fast_path_failed_at = -math.inf
         probes.append(record)
         kappa[record.p] = record.margin_lower
         estimate = kappa_estimate(record)
