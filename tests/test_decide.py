@@ -140,12 +140,13 @@ def test_kappa_rtol_tightens_a_solver_s_feasible_verdict_but_keeps_a_closed_form
     assert decide(beyond, kappa_rtol=0.02).verdict == INFEASIBLE
 
 
-def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypatch):
-    """With few constraints to start from, the Hebbian memory's tightest miss the
-    binding ones (more rounds); the optimal memory's tightest are the binding ones."""
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
+@pytest.mark.parametrize("d,p,seed", [(8, 18, 0), (8, 20, 1), (10, 28, 0), (10, 30, 2)])
+def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypatch, d, p, seed):
+    """With 8 constraints per input to start from, the Hebbian memory's tightest
+    miss binding ones (3-4 rounds); the optimal memory's tightest hold them all."""
+    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
     monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
-    instance = generate("coupled", 8, 18, 0)
+    instance = generate("coupled", d, p, seed)
     hebbian_seeded = decide(instance, fast_path=False, kappa_rtol=1e-3)
     optimum = max_margin(instance, solver="ipm", rtol=1e-6)
     seeded = decide(instance, fast_path=False, kappa_rtol=1e-3, seed_memory=optimum.weights)
