@@ -158,3 +158,31 @@ def test_a_kill_during_the_final_rewrite_leaves_the_old_file(tmp_path, monkeypat
     monkeypatch.setattr(files.os, "replace", real_replace)
     assert out.read_bytes() == before
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_an_error_raised_while_a_signal_is_handled_still_reads_as_the_signal(monkeypatch,
+                                                                            capsys):
+    """SIGTERM landing while joblib starts its workers: joblib's clean-up raised
+    'cannot join thread before it is started' over the Terminated (seen once in CI)."""
+    import importlib
+
+    cli = importlib.import_module("feasibility.cli.main")   # the module, not main()
+
+    def start_workers(args):
+        try:
+            raise cli.Terminated()
+        finally:
+            raise RuntimeError("cannot join thread before it is started")
+
+    monkeypatch.setitem(cli.COMMANDS, "capacity", start_workers)
+    assert cli.main(["capacity", "--out", "x.csv"]) == 143
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["feasibility: terminated (SIGTERM); finished rows are kept: run the same "
+                   "command again to resume"]
+
+    def a_bug(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "capacity", a_bug)
+    with pytest.raises(RuntimeError, match="a bug"):   # not an interruption: not hidden
+        cli.main(["capacity", "--out", "x.csv"])

@@ -286,6 +286,26 @@ def _on_sigterm(handler):
     return signal.signal(signal.SIGTERM, handler)
 
 
+def _interrupted(exc: KeyboardInterrupt, command: str | None) -> int:
+    """One line on stderr and the shell's exit status for the signal."""
+    how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    hint = ("; finished rows are kept: run the same command again to resume"
+            if command == "capacity" else "")
+    print(f"feasibility: {how}{hint}", file=sys.stderr)
+    return 143 if isinstance(exc, Terminated) else 130
+
+
+def _interruption_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or Terminated) during whose handling `exc` was raised."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     previous = _on_sigterm(_raise_terminated)
     command = None
@@ -297,16 +317,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"feasibility: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as Terminated
-        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        hint = ("; finished rows are kept: run the same command again to resume"
-                if command == "capacity" else "")
-        print(f"feasibility: {how}{hint}", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130
+        return _interrupted(exc, command)
     except BrokenPipeError:
         return 0
     except (MemoryError, OSError) as exc:
         print(f"feasibility: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        # a signal that lands while joblib starts its workers can be masked by an
+        # error of joblib's own clean-up ("cannot join thread before it is
+        # started"), raised while the interruption was being handled
+        cause = _interruption_behind(exc)
+        if cause is None:
+            raise
+        return _interrupted(cause, command)
     finally:
         if previous is not None:
             _on_sigterm(previous)
