@@ -129,9 +129,40 @@ def test_theory_curves_solve_their_equations():
 
 def test_extrapolation_recovers_a_known_limit():
     d = np.array([8, 16, 32, 64])
-    frame = pd.DataFrame({"d": d, "ratio": 0.5 + 1.3 / np.log(d), "ratio_se": 0.01})
+    frame = pd.DataFrame({"d": d, "ratio": 0.5 + 1.3 / np.log(d), "ratio_se": 0.01,
+                          "p_c": [23, 65, 187, 572]})
     fit = analysis.extrapolate(frame, "1/log d")
     assert fit["r_inf"] == pytest.approx(0.5) and fit["slope"] == pytest.approx(1.3)
+    assert fit["chi2"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_fit_comparison_prefers_the_form_the_data_follow():
+    """Ratios made by the extreme-value correction: that form fits exactly, predicts
+    the held-out largest d, and has the smallest AIC; the others miss."""
+    d = np.array([16, 24, 32, 48, 64, 96, 128])
+    p = np.array([65, 117, 187, 355, 572, 1124, 1850], dtype=float)
+    ratio = 0.5 + 2.0 * np.log(np.log(p)) / np.log(p)
+    frame = pd.DataFrame({"d": d, "p_c": p, "ratio": ratio, "ratio_se": 0.005})
+    table = analysis.compare_fits(frame).set_index("form")
+    best = table.loc["loglog p/log p"]
+    assert best["r_inf"] == pytest.approx(0.5) and best["slope"] == pytest.approx(2.0)
+    assert best["held_out_d"] == 128 and abs(best["held_out_miss_se"]) < 1e-6
+    assert table["aic"].idxmin() == "loglog p/log p"
+    assert (table.drop("loglog p/log p")["chi2"] > 1).all()
+    # the held-out prediction comes from a fit that never saw d = 128
+    rest = analysis.extrapolate(frame.iloc[:-1], "1/d")
+    assert table.loc["1/d", "held_out_predicted"] == pytest.approx(
+        rest["r_inf"] + rest["slope"] / 128)
+    assert abs(table.loc["1/d", "held_out_miss_se"]) > 1
+
+
+def test_a_single_seed_gets_the_largest_standard_error_of_the_others():
+    rows = [{"model": "coupled", "d": d, "seed": s, "status": "exact", "p_star": p + s}
+            for d, p in ((16, 64), (32, 186)) for s in range(4)]
+    rows.append({"model": "coupled", "d": 128, "seed": 0, "status": "exact", "p_star": 1850})
+    table = analysis.ratio_table(pd.DataFrame(rows)).set_index("d")
+    assert np.isnan(table.loc[128, "ratio_se"])        # one seed: no spread to speak of
+    assert np.isfinite(table.loc[[16, 32], "ratio_se"]).all()
 
 
 # -- two-layer memories ------------------------------------------------------------------------

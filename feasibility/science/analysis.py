@@ -473,10 +473,11 @@ def mechanism_rows(model: str, d: int, p: int, seed: int, distribution: str = "g
 
 # -- claim-by-claim numbers, from the CSVs ---------------------------------------------
 def read_capacity(results_dir) -> pd.DataFrame:
-    """Per-seed capacities: capacity.csv, plus capacity-large.csv when present
-    (rows for the same (model, d, seed) are taken once, large file first)."""
+    """Per-seed capacities: capacity.csv, plus capacity-xl.csv and capacity-large.csv
+    when present (rows for the same (model, d, seed) are taken once, in that order)."""
     results_dir = Path(results_dir)
-    frames = [pd.read_csv(path) for path in (results_dir / "capacity-large.csv",
+    frames = [pd.read_csv(path) for path in (results_dir / "capacity-xl.csv",
+                                             results_dir / "capacity-large.csv",
                                              results_dir / "capacity.csv") if path.exists()]
     if not frames:
         return pd.DataFrame()
@@ -544,7 +545,9 @@ def ratio_table(capacity: pd.DataFrame) -> pd.DataFrame:
         # p* is an integer: one fact moves the ratio by (ln p + 1)/d^2, which
         # counts as uniform rounding noise on top of the seed-to-seed spread
         rounding = (math.log(med) + 1) / d**2 / math.sqrt(12)
-        spread = float(np.std(r, ddof=1)) if len(p) > 1 else 0.0
+        # one seed says nothing of the spread: NaN, which the fits replace by the
+        # largest standard error of the other d
+        spread = float(np.std(r, ddof=1)) if len(p) > 1 else math.nan
         rows.append({"model": model, "d": int(d), "seeds": len(p), "p_c": med,
                      "q25": float(np.quantile(p, 0.25)), "q75": float(np.quantile(p, 0.75)),
                      "ratio": med * math.log(med) / d**2,
@@ -552,24 +555,54 @@ def ratio_table(capacity: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: finite-size corrections r(d) = r_inf + b f: 1/ln d and 1/d, and the
+#: extreme-value form ln ln p_c / ln p_c (the maximum of p Gaussians sits at
+#: sqrt(2 ln p) (1 - ln ln p / (4 ln p) + ...)), taken at the measured p_c
+FIT_FORMS = {"1/log d": lambda d, p: 1.0 / np.log(d),
+             "1/d": lambda d, p: 1.0 / d,
+             "loglog p/log p": lambda d, p: np.log(np.log(p)) / np.log(p)}
+
+
 def extrapolate(ratios: pd.DataFrame, form: str = "1/log d") -> dict:
-    """Weighted least squares r(d) = r_inf + b f(d), f = 1/d or 1/ln d, over the
-    d values of one model; returns r_inf with its standard error."""
-    f = {"1/d": lambda d: 1.0 / d, "1/log d": lambda d: 1.0 / np.log(d)}[form]
+    """Weighted least squares r(d) = r_inf + b f over the d values of one model
+    (f in FIT_FORMS); returns r_inf with its standard error, the slope and the
+    weighted residual sum of squares chi2."""
+    f = FIT_FORMS[form]
     d = ratios["d"].to_numpy(float)
     r = ratios["ratio"].to_numpy(float)
     se = ratios["ratio_se"].to_numpy(float)
     if len(d) < 2:
         return {"form": form, "r_inf": math.nan, "r_inf_se": math.nan, "slope": math.nan,
-                "points": len(d)}
+                "chi2": math.nan, "points": len(d)}
     floor = np.nanmax(se) if np.any(np.isfinite(se)) else 1.0
     se = np.where(np.isfinite(se) & (se > 0), se, floor if floor > 0 else 1.0)
-    X = np.column_stack([np.ones_like(d), f(d)])
+    X = np.column_stack([np.ones_like(d), f(d, ratios["p_c"].to_numpy(float))])
     Wt = np.diag(1 / se**2)
     cov = np.linalg.pinv(X.T @ Wt @ X)
     beta = cov @ X.T @ Wt @ r
+    chi2 = float(np.sum(((r - X @ beta) / se) ** 2))
     return {"form": form, "r_inf": float(beta[0]), "r_inf_se": float(math.sqrt(cov[0, 0])),
-            "slope": float(beta[1]), "points": len(d)}
+            "slope": float(beta[1]), "chi2": chi2, "points": len(d)}
+
+
+def compare_fits(ratios: pd.DataFrame) -> pd.DataFrame:
+    """Each FIT_FORMS correction on one model's ratios, compared two ways: AIC
+    (chi2 + 2 k, k = 2 parameters each: equal here, so it ranks by chi2) and the
+    largest d held out: fitted on the others, how far (in its standard errors)
+    the fit's prediction misses the measured ratio there."""
+    ratios = ratios.sort_values("d")
+    rows = []
+    for form in FIT_FORMS:
+        fit = extrapolate(ratios, form)
+        held = ratios.iloc[-1]
+        rest = extrapolate(ratios.iloc[:-1], form)
+        predicted = rest["r_inf"] + rest["slope"] * float(
+            FIT_FORMS[form](float(held["d"]), float(held["p_c"])))
+        se = held["ratio_se"] if np.isfinite(held["ratio_se"]) else ratios["ratio_se"].max()
+        rows.append({**fit, "aic": fit["chi2"] + 2 * 2, "held_out_d": int(held["d"]),
+                     "held_out_predicted": predicted,
+                     "held_out_miss_se": (predicted - held["ratio"]) / se})
+    return pd.DataFrame(rows)
 
 
 def spectra_agreement(spectra: pd.DataFrame) -> pd.DataFrame:

@@ -349,11 +349,13 @@ def claims_table(results: Path) -> pd.DataFrame:
             add(2, f"p_c ln p_c / d^2, {r['model']}, d={r['d']}", round(r["ratio"], 4),
                 f"p_c = {r['p_c']:g} (median of {r['seeds']}), s.e. {r['ratio_se']:.3f}")
         for model, g in ratios.groupby("model"):
-            for form in ("1/log d", "1/d"):
-                fit = analysis.extrapolate(g, form)
-                add(2, f"extrapolated limit r_inf ({form}), {model}", round(fit["r_inf"], 4),
+            for _, fit in analysis.compare_fits(g).iterrows():
+                add(2, f"extrapolated limit r_inf ({fit['form']}), {model}",
+                    round(fit["r_inf"], 4),
                     f"± {fit['r_inf_se']:.3f} (1 s.e.), {fit['points']} values of d "
-                    f"{g['d'].min()}-{g['d'].max()}")
+                    f"{g['d'].min()}-{g['d'].max()}; chi2 {fit['chi2']:.2f}, AIC "
+                    f"{fit['aic']:.2f}; d = {fit['held_out_d']} held out: predicted "
+                    f"{fit['held_out_predicted']:.3f}, off by {fit['held_out_miss_se']:+.1f} s.e.")
     spectra = _read(results / "spectra.csv")
     if spectra is not None:
         for _, r in analysis.spectra_agreement(spectra).iterrows():
