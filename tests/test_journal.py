@@ -1,12 +1,13 @@
 """Per-probe journals: an interrupted bisection resumes with its certified probes,
 none lost, none repeated, and ends where an uninterrupted one ends."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import feasibility.capacity.bisection as bisection
 from feasibility import generate
-from feasibility.capacity.batch import CapacityTask, run_capacity_grid
+from feasibility.capacity.batch import CapacityTask, run_capacity_grid, run_capacity_task
 from feasibility.capacity.journal import ProbeJournal, journal_folder, probes_path
 
 FULL = dict(model="coupled", d=8, p=45, seed=3)
@@ -83,3 +84,34 @@ def test_a_grid_gathers_every_probe_into_one_table(tmp_path):
         mine = probes[probes.seed == row.seed]
         assert mine.loc[mine.verdict == "feasible", "p"].max() == row.p_star
         assert mine.loc[mine.verdict == "infeasible", "p"].min() == row.p_infeasible
+
+
+
+def test_a_resumed_task_seeds_its_first_solve_with_the_last_kept_memory(tmp_path, monkeypatch):
+    """The W of the last feasible probe outlives an interruption: the resumed task's
+    first solve starts its active set from it, as the uninterrupted run's would."""
+    task = CapacityTask("coupled", 12, 1)
+    reference = run_capacity_task(task)
+    real = bisection.decide
+    seeds, kept = [], []
+
+    def decide(instance, *args, **kwargs):
+        if len(seeds) == 2 and not resumed:
+            raise KeyboardInterrupt
+        seeds.append(kwargs.get("seed_memory"))
+        decision = real(instance, *args, **kwargs)
+        if decision.weights is not None:
+            kept.append(decision.weights)
+        return decision
+
+    resumed = False
+    monkeypatch.setattr(bisection, "decide", decide)
+    with pytest.raises(KeyboardInterrupt):
+        run_capacity_task(task, journal=str(tmp_path))
+    assert kept and len(ProbeJournal(tmp_path, task.key).known()) == 2
+    np.testing.assert_array_equal(ProbeJournal(tmp_path, task.key).memory(), kept[-1])
+
+    resumed, last, seeds[:] = True, kept[-1], []
+    row = run_capacity_task(task, journal=str(tmp_path))
+    np.testing.assert_array_equal(seeds[0], last)
+    assert row["p_star"] == reference["p_star"] and row["status"] == reference["status"]

@@ -114,6 +114,7 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     tolerance = capacity_tolerance(task.d)
     result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,
                                 known=record.known() if record else None,
+                                memory=record.memory() if record else None,
                                 on_probe=record.record if record else None,
                                 tolerance=tolerance, **search)
     return {"model": task.model, "d": task.d, "seed": task.seed,

@@ -199,13 +199,15 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                        solver: str | None = None, margin: float = 0.0,
                        reuse_active_set: bool = True, on_probe=None,
                        known: Mapping[int, Probe] | None = None, secant: bool = True,
-                       seed_memory: bool = True, **decide_kwargs) -> CapacityResult:
+                       seed_memory: bool = True, memory: np.ndarray | None = None,
+                       **decide_kwargs) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
     ``full``: an Instance, or anything with its n, decoupled, assignment and
     prefix(p) (``core.instances.GeneratedFamily`` draws each prefix on demand).
     ``guess``: where to start; steps of guess/64, doubling, bracket p*, then
-    bisection closes the bracket. ``on_probe(probe)`` is called after each solve.
+    bisection closes the bracket. ``on_probe(probe, weights)`` is called after
+    each solve, with the probe's W (None where it was not feasible).
     ``known``: probes certified by an earlier, interrupted run of the same search
     (``capacity.journal``), reused instead of solved again.
     ``secant``: feasible probes bracket kappa* to KAPPA_RTOL and, once two have,
@@ -213,7 +215,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     of the midpoint. ``seed_memory``: each probe's active set starts from the
     tightest constraints of the last probe's W (decide's seed_memory), not the
     Hebbian memory's. p* is the same either way; only which probes are solved,
-    and how fast, differs.
+    and how fast, differs. ``memory``: the W that seeds the first probe solved
+    (a resumed run passes the last W its journal kept, ProbeJournal.memory).
     """
     known = dict(known or {})
     start = time.monotonic()
@@ -227,7 +230,6 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     # slot labels survive prefixes only when targets are not relabelled
     stable = full.decoupled or np.array_equal(full.assignment, np.arange(full.n))
     active = None
-    memory = None  # the last probe's W: its tightest constraints seed the next active set
     # the structured fast path finds W only well inside the feasible phase; once it
     # failed at some p it is not tried again at larger p (saves ~10 s a probe at d = 64).
     # It stays on below p* even though its W brings no kappa* for the secant: on real
@@ -248,11 +250,11 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
         if decision.weights is not None or decision.certificate is not None:
             active = _grow(active, instance, decision)
         if decision.weights is not None:
-            memory = decision.weights
+            memory = decision.weights  # its tightest constraints seed the next active set
         record = Probe(p, decision.verdict, decision.margin_lower, decision.margin_upper,
                        decision.solver, decision.rounds, round(decision.seconds, 3))
         if on_probe is not None:
-            on_probe(record)
+            on_probe(record, decision.weights)
         return finish(record)
 
     def finish(record: Probe) -> Verdict:

@@ -7,6 +7,8 @@ A rerun of the task reads the journal and reuses those probes instead of solving
 them again: monotonicity in p makes a certified verdict at p valid whatever the
 path that reached it, and the search is deterministic, so it walks the same probes.
 A line cut by a kill is ignored (that probe is redone); none is repeated.
+Beside it the last feasible probe's W is kept (``.npy``, replaced atomically):
+the resumed search seeds its first solve with it, as it would have.
 
 When a grid ends, its journals are gathered into one tidy CSV beside the output
 (``OUT-probes.csv``: the task's key columns, then one row per probe) and removed.
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import re
 import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from feasibility.capacity.bisection import Probe
@@ -49,6 +53,7 @@ class ProbeJournal:
         name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(part)) for part in key)
         self.key = key
         self.path = Path(folder) / f"{name}.jsonl"
+        self.memory_path = self.path.with_suffix(".npy")
 
     def known(self) -> dict[int, Probe]:
         """The probes recorded so far, by p (a line cut by a kill is skipped)."""
@@ -66,8 +71,21 @@ class ProbeJournal:
             found[probe.p] = probe
         return found
 
-    def record(self, probe: Probe):
+    def memory(self) -> np.ndarray | None:
+        """The W of the last feasible probe recorded (None if none, or unreadable)."""
+        try:
+            return np.load(self.memory_path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+
+    def record(self, probe: Probe, weights: np.ndarray | None = None):
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if weights is not None:
+            # written before the probe's line, so a kept W is never older than the journal
+            with tempfile.NamedTemporaryFile(dir=self.path.parent, suffix=".npy",
+                                             delete=False) as handle:
+                np.save(handle, weights, allow_pickle=False)
+            os.replace(handle.name, self.memory_path)
         line = json.dumps({"key": list(self.key), **asdict(probe),
                            "verdict": str(probe.verdict)}) + "\n"
         with open(self.path, "a") as handle:
