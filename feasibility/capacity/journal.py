@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import re
 import shutil
+import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
