@@ -49,6 +49,12 @@ def one(model: str, d: int, seed: int) -> dict:
     return row
 
 
+def finished(out: Path) -> set[tuple]:
+    """(model, d, seed) of the rows an earlier run appended to `out`."""
+    done = pd.read_csv(out) if out.exists() else pd.DataFrame()
+    return set(zip(done.get("model", []), done.get("d", []), done.get("seed", [])))
+
+
 def boundary(row) -> dict:
     """p* + 1 of a committed capacity row, decided afresh at tau / TIGHTER."""
     d, p = int(row.d), int(row.p_star) + 1
@@ -65,8 +71,7 @@ def boundary(row) -> dict:
 def check_boundaries(capacity: Path, dims: set[int], out: Path) -> int:
     rows = pd.read_csv(capacity)
     rows = rows[(rows.status == "exact") & rows.d.isin(dims)]
-    done = pd.read_csv(out) if out.exists() else pd.DataFrame()
-    have = set(zip(done.get("model", []), done.get("d", []), done.get("seed", [])))
+    have = finished(out)
     for row in rows.itertuples():
         if (row.model, row.d, row.seed) in have:
             continue
@@ -98,8 +103,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.boundary is not None:
         return check_boundaries(args.boundary, {int(v) for v in args.d.split(",")}, args.out)
-    done = pd.read_csv(args.out) if args.out.exists() else pd.DataFrame()
-    have = set(zip(done.get("model", []), done.get("d", []), done.get("seed", [])))
+    have = finished(args.out)
     for d in (int(v) for v in args.d.split(",")):
         for model in args.model.split(","):
             for seed in range(args.seeds):

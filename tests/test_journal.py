@@ -86,7 +86,6 @@ def test_a_grid_gathers_every_probe_into_one_table(tmp_path):
         assert mine.loc[mine.verdict == "infeasible", "p"].min() == row.p_infeasible
 
 
-
 def test_a_resumed_task_seeds_its_first_solve_with_the_last_kept_memory(tmp_path, monkeypatch):
     """The W of the last feasible probe outlives an interruption: the resumed task's
     first solve starts its active set from it, as the uninterrupted run's would."""

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from feasibility.capacity.bisection import Probe
-from feasibility.core.files import write_csv_atomic
+from feasibility.core.files import save_npy_atomic, write_csv_atomic
 from feasibility.core.status import Verdict
 
 PROBE_COLUMNS = [f.name for f in fields(Probe)]
@@ -82,10 +81,7 @@ class ProbeJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if weights is not None:
             # written before the probe's line, so a kept W is never older than the journal
-            with tempfile.NamedTemporaryFile(dir=self.path.parent, suffix=".npy",
-                                             delete=False) as handle:
-                np.save(handle, weights, allow_pickle=False)
-            os.replace(handle.name, self.memory_path)
+            save_npy_atomic(weights, self.memory_path)
         line = json.dumps({"key": list(self.key), **asdict(probe),
                            "verdict": str(probe.verdict)}) + "\n"
         with open(self.path, "a") as handle:
