@@ -114,3 +114,19 @@ def test_a_resumed_task_seeds_its_first_solve_with_the_last_kept_memory(tmp_path
     row = run_capacity_task(task, journal=str(tmp_path))
     np.testing.assert_array_equal(seeds[0], last)
     assert row["p_star"] == reference["p_star"] and row["status"] == reference["status"]
+
+
+def test_a_resumed_task_reuses_its_boundary_check(tmp_path, monkeypatch):
+    """The boundary check is journaled like a probe: a rerun after it repeats no solve,
+    and it never stands in for the search's own probe at the same p."""
+    task = CapacityTask("coupled", 8, 3)
+    first = run_capacity_task(task, journal=str(tmp_path), boundary_tolerance=1e-12)
+    journal = ProbeJournal(tmp_path, task.key)
+    check = journal.known_boundary()
+    assert check is not None and check.p == first["p_infeasible"]
+    assert journal.known()[check.p] != check            # the search's probe is kept apart
+    calls = counting_decide(monkeypatch)
+    again = run_capacity_task(task, journal=str(tmp_path), boundary_tolerance=1e-12)
+    assert calls == []
+    assert {k: again[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")} == \
+        {k: first[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")}

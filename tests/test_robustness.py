@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from feasibility import INFEASIBLE, InputError, Instance, decide, generate, load
@@ -262,7 +263,8 @@ def test_capacity_refuses_a_csv_it_did_not_write(tmp_path, capsys):
 
     out = tmp_path / "cap.csv"
     header = ",".join(CAPACITY_COLUMNS)
-    row = "coupled,4,0,gaussian,24,9,9,10,exact,0.1,4,6,0.1,default,1e-06"
+    values = "coupled,4,0,gaussian,24,9,9,10,exact,0.1,4,6,0.1,default,1e-06".split(",")
+    row = ",".join(values + [""] * (len(CAPACITY_COLUMNS) - len(values)))
     for text, message in ((header + "\n" + row + "\nthis line is not a row\n" + row + "\n",
                            "line 3 has 1 fields"),
                           ("\x00\xff binary\n", "not a CSV written by feasibility"),
@@ -279,6 +281,38 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
     with _OutputLock(out):
         assert_refused(capsys, tmp_path, "capacity", "--d", 4, "--seeds", 1, "--jobs", 1,
                        "--quiet", "--out", out, match="being written by another run")
+
+
+def test_an_output_written_before_new_columns_resumes_with_its_rows(tmp_path, capsys,
+                                                                    monkeypatch):
+    """A CSV whose columns are a leading part of today's (an earlier version's) keeps
+    its rows, gains the new columns empty, and stays locked against a second run."""
+    import feasibility.capacity.batch as batch
+
+    out = tmp_path / "cap.csv"
+    args = ["capacity", "--d", "4", "--seeds", 2, "--jobs", 1, "--executor", "serial",
+            "--quiet", "--out", out]
+    assert run(capsys, *args)[0] == 0
+    fresh = pd.read_csv(out)
+    older = batch.CAPACITY_COLUMNS[:15]
+    fresh[older].iloc[:1].to_csv(out, index=False)   # seed 0 only, as an older version wrote it
+    locked, task = [], batch.run_capacity_task
+
+    def run_task(*args, **kwargs):   # what a second run would find while this one works
+        try:
+            batch._OutputLock(out).__enter__()
+            locked.append(False)
+        except InputError:
+            locked.append(True)
+        return task(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "run_capacity_task", run_task)
+    assert run(capsys, *args)[0] == 0
+    assert locked == [True]
+    resumed = pd.read_csv(out)
+    assert list(resumed.columns) == batch.CAPACITY_COLUMNS and len(resumed) == 2
+    assert resumed.loc[0, "seconds"] == fresh.loc[0, "seconds"]    # kept, not recomputed
+    assert resumed["p_star"].tolist() == fresh["p_star"].tolist()
 
 
 def test_duplicate_rows_in_the_output_are_dropped(tmp_path, capsys):

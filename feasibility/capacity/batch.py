@@ -36,7 +36,7 @@ import pandas as pd
 from feasibility.capacity.bisection import capacity_bisection, capacity_guess
 from feasibility.capacity.journal import ProbeJournal, gather, journal_folder
 from feasibility.core.errors import InputError, WorkerLost
-from feasibility.core.files import write_csv_atomic
+from feasibility.core.files import write_csv_atomic, write_text_atomic
 from feasibility.core.instances import (
     GeneratedFamily,
     check_family,
@@ -44,12 +44,13 @@ from feasibility.core.instances import (
     first_contested_prefix,
     load,
 )
-from feasibility.core.tolerances import capacity_tolerance
+from feasibility.core.tolerances import boundary_tolerance, capacity_tolerance
 
 #: per-seed capacity rows (documented in README.md, "CSV columns")
 CAPACITY_COLUMNS = ["model", "d", "seed", "distribution", "p_max", "p_star", "p_feasible",
                     "p_infeasible", "status", "kappa_at_p_star", "solves", "rounds",
-                    "seconds", "solver", "tolerance"]
+                    "seconds", "solver", "tolerance", "kappa_bound_above",
+                    "boundary_tolerance", "boundary_verdict", "boundary_seconds"]
 FILE_COLUMNS = ["file", "n_facts", "shuffle", "p_star", "p_feasible", "p_infeasible",
                 "status", "kappa_at_p_star", "solves", "rounds", "seconds", "solver"]
 SUMMARY_COLUMNS = ["model", "d", "seeds", "exact", "p_c", "p_star_q25", "p_star_q75",
@@ -112,8 +113,10 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
     record = ProbeJournal(journal, task.key) if journal is not None else None
     tolerance = capacity_tolerance(task.d)
+    search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
     result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,
                                 known=record.known() if record else None,
+                                known_boundary=record.known_boundary() if record else None,
                                 memory=record.memory() if record else None,
                                 on_probe=record.record if record else None,
                                 tolerance=tolerance, **search)
@@ -140,6 +143,8 @@ class ResumableCSV:
     def __init__(self, path: Path, columns: list[str], key_columns: list[str]):
         self.path, self.columns, self.key_columns = Path(path), columns, key_columns
         self.rows: list[dict] = []
+        #: whether the file was rewritten with our columns (a new inode: see _OutputLock.follow)
+        self.upgraded = False
         if self.path.exists():
             self._recover()
 
@@ -154,18 +159,33 @@ class ResumableCSV:
         except (UnicodeDecodeError, csv.Error):
             raise InputError(f"{self.path} exists and is not a CSV written by feasibility; "
                              f"choose another --out or move it away") from None
-        if not lines or lines[0] != self.columns:
+        header = lines[0] if lines else None
+        # a file written by an earlier version, whose columns all lead ours, is kept:
+        # its rows get the new columns, empty
+        older = bool(header) and header == self.columns[:len(header)]
+        if header != self.columns and not older:
             raise InputError(f"{self.path} exists with other columns; choose another --out "
                              f"or move it away")
         for number, fields in enumerate(lines[1:], start=2):
-            if len(fields) != len(self.columns):
+            if len(fields) != len(header):
                 raise InputError(f"{self.path}: line {number} has {len(fields)} fields, "
-                                 f"expected {len(self.columns)}; fix or remove that line, "
+                                 f"expected {len(header)}; fix or remove that line, "
                                  f"or choose another --out")
+        if header != self.columns:
+            lines = [self.columns] + [fields + [""] * (len(self.columns) - len(header))
+                                      for fields in lines[1:]]
+            self._rewrite(lines)
+            data = complete = self.path.read_bytes()
+            self.upgraded = True
         self.rows = [dict(zip(self.columns, fields)) for fields in lines[1:]]
         if len(complete) != len(data):
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(complete))
+
+    def _rewrite(self, lines: list[list[str]]):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(lines)
+        write_text_atomic(buffer.getvalue(), self.path)
 
     def done(self) -> set[tuple]:
         return {tuple(row[c] for c in self.key_columns) for row in self.rows}
@@ -204,6 +224,17 @@ class _OutputLock:
             raise InputError(f"{self.path} is being written by another run; wait for it "
                              f"or choose another --out") from None
         return self
+
+    def follow(self):
+        """Lock the file that now has our path: an atomic rewrite gave the name a
+        new inode, and the lock held stays with the old one."""
+        if self.handle is None:
+            return
+        old, self.handle = self.handle, None
+        try:
+            self.__enter__()
+        finally:
+            old.close()
 
     def __exit__(self, *exc):
         if self.handle is not None:
@@ -384,17 +415,19 @@ def run_tasks(tasks, out: Path, columns, key_columns, function, solver=None,
         raise InputError(f"{out.parent}: no such directory")
     if executor not in EXECUTORS:
         raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    with _OutputLock(out):
+    with _OutputLock(out) as lock:
         frame = _run_locked(tasks, out, columns, key_columns, function, solver, jobs,
-                            executor, quiet, label, scheduler)
+                            executor, quiet, label, scheduler, lock)
         if finish is not None:
             finish()
         return frame
 
 
 def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, executor, quiet,
-                label, scheduler) -> pd.DataFrame:
+                label, scheduler, lock) -> pd.DataFrame:
     store = ResumableCSV(out, columns, key_columns)
+    if store.upgraded:
+        lock.follow()
     done = store.done()
     todo = list({task.key: task for task in tasks if task.key not in done}.values())
     if not quiet and len(todo) < len(tasks):

@@ -6,6 +6,14 @@ p* is found exactly by keeping an explicit bracket: ``lower`` is the largest p
 certified feasible, ``upper`` the smallest p certified infeasible. An
 undetermined probe is never counted as either: the search stops and reports
 the bracket it had.
+
+p* is defined at a tolerance tau (an infeasible verdict bounds kappa* by tau,
+not by 0), so it is only meaningful where kappa* drops by much more than tau
+per fact. ``boundary_tolerance`` checks that on every row that asks for it: the
+closing infeasible p = p* + 1 is re-decided at the tighter tolerance (seeded
+with the memory of p*), and the row records the verdict and the certified bound.
+p* itself stays certified at p*; monotonicity carries any infeasible verdict
+at p* + 1 to every larger p.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ class Probe:
     solver: str
     rounds: int
     seconds: float
+    #: a re-decision of the closing infeasible p at the boundary tolerance, not a
+    #: step of the search (see capacity_bisection's boundary_tolerance)
+    boundary: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,13 +58,28 @@ class CapacityResult:
     kappa_at_p_star: float | None
     probes: tuple[Probe, ...] = field(repr=False)
     seconds: float = 0.0
+    #: the certified upper bound on kappa* at p_infeasible (the best of the search's
+    #: probe there and the boundary check's)
+    kappa_bound_above: float | None = None
+    #: the tolerance of the boundary check and its verdict at p_infeasible (None: not run)
+    boundary_tolerance: float | None = None
+    boundary_verdict: Verdict | None = None
 
     def row(self) -> dict:
+        """solves and rounds: the search's; seconds: the whole task, of which
+        boundary_seconds the boundary check (0 where the search's probe sufficed)."""
+        search = [probe for probe in self.probes if not probe.boundary]
+        check = [probe.seconds for probe in self.probes if probe.boundary]
         return {"p_star": self.p_star, "p_feasible": self.p_feasible,
                 "p_infeasible": self.p_infeasible, "status": self.status,
-                "kappa_at_p_star": self.kappa_at_p_star, "solves": len(self.probes),
-                "rounds": sum(probe.rounds for probe in self.probes),
-                "seconds": round(self.seconds, 3)}
+                "kappa_at_p_star": self.kappa_at_p_star, "solves": len(search),
+                "rounds": sum(probe.rounds for probe in search),
+                "seconds": round(self.seconds, 3),
+                "kappa_bound_above": self.kappa_bound_above,
+                "boundary_tolerance": self.boundary_tolerance,
+                "boundary_verdict": self.boundary_verdict,
+                "boundary_seconds": (sum(check) if check else 0.0)
+                if self.boundary_tolerance is not None else None}
 
     def probe_rows(self) -> list[dict]:
         return [asdict(probe) for probe in self.probes]
@@ -200,6 +226,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                        reuse_active_set: bool = True, on_probe=None,
                        known: Mapping[int, Probe] | None = None, secant: bool = True,
                        seed_memory: bool = True, memory: np.ndarray | None = None,
+                       boundary_tolerance: float | None = None,
+                       known_boundary: Probe | None = None,
                        **decide_kwargs) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
@@ -217,6 +245,13 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     Hebbian memory's. p* is the same either way; only which probes are solved,
     and how fast, differs. ``memory``: the W that seeds the first probe solved
     (a resumed run passes the last W its journal kept, ProbeJournal.memory).
+    ``boundary_tolerance``: once the bracket is closed, the certificate at
+    p_infeasible must also hold at this tighter tolerance; where the search's
+    probe there does not already show it, p_infeasible is decided again at it
+    (one solve, seeded with the last probe's W and active set). Its verdict goes
+    in the result (boundary_verdict), never into p*: infeasible says that p* does
+    not depend on the tolerance between the two, anything else that it may.
+    ``known_boundary``: that check's probe from an interrupted run, reused.
     """
     known = dict(known or {})
     start = time.monotonic()
@@ -272,8 +307,37 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                                           max(1, guess // FIRST_STEP_DIVISOR),
                                           predict if secant else None)
     p_star = lower if status == CapacityStatus.EXACT else None
+    closing = [probe for probe in probes if probe.p == upper and probe.margin_upper is not None]
+    bound = min((probe.margin_upper for probe in closing), default=None)
+    boundary_verdict = None
+    if boundary_tolerance is not None and status == CapacityStatus.EXACT:
+        if bound is not None and bound <= margin + boundary_tolerance:
+            boundary_verdict = INFEASIBLE
+        else:
+            check = known_boundary if known_boundary is not None and known_boundary.p == upper \
+                else _decide_boundary(full.prefix(upper), margin, solver, boundary_tolerance,
+                                      active if reuse_active_set and stable else None,
+                                      memory if seed_memory else None, decide_kwargs)
+            if known_boundary is not check and on_probe is not None:
+                on_probe(check, None)
+            probes.append(check)
+            boundary_verdict = check.verdict
+            if check.margin_upper is not None:
+                bound = check.margin_upper if bound is None else min(bound, check.margin_upper)
     return CapacityResult(p_star, lower, upper, status, kappa.get(lower), tuple(probes),
-                          time.monotonic() - start)
+                          time.monotonic() - start, kappa_bound_above=bound,
+                          boundary_tolerance=boundary_tolerance,
+                          boundary_verdict=boundary_verdict)
+
+
+def _decide_boundary(instance, margin, solver, tolerance, active, memory, decide_kwargs) -> Probe:
+    """capacity_bisection's boundary check: the closing infeasible prefix decided
+    again at the tighter tolerance."""
+    decision = decide(instance, margin, solver, active=transfer_active_set(active, instance),
+                      fast_path=False, seed_memory=memory,
+                      **{**decide_kwargs, "tolerance": tolerance})
+    return Probe(instance.n, decision.verdict, decision.margin_lower, decision.margin_upper,
+                 decision.solver, decision.rounds, round(decision.seconds, 3), boundary=True)
 
 
 def _grow(active, instance, decision):

@@ -55,19 +55,25 @@ class ProbeJournal:
         self.memory_path = self.path.with_suffix(".npy")
 
     def known(self) -> dict[int, Probe]:
-        """The probes recorded so far, by p (a line cut by a kill is skipped)."""
+        """The search's probes recorded so far, by p (a line cut by a kill is skipped)."""
+        return {probe.p: probe for probe in self._probes() if not probe.boundary}
+
+    def known_boundary(self) -> Probe | None:
+        """The boundary check's probe, if it was recorded (capacity_bisection)."""
+        return next((probe for probe in self._probes() if probe.boundary), None)
+
+    def _probes(self) -> list[Probe]:
         if not self.path.exists():
-            return {}
-        found = {}
+            return []
+        found = []
         for record in map(_parsed, self.path.read_text().splitlines()):
             if record is None or list(record.get("key", ())) != list(self.key):
                 continue
             fields_ = {c: record[c] for c in PROBE_COLUMNS if c in record}
             try:
-                probe = Probe(**{**fields_, "verdict": Verdict(fields_["verdict"])})
+                found.append(Probe(**{**fields_, "verdict": Verdict(fields_["verdict"])}))
             except (ValueError, TypeError, KeyError):
                 continue
-            found[probe.p] = probe
         return found
 
     def memory(self) -> np.ndarray | None:
@@ -101,11 +107,17 @@ def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:
         frames.append(pd.read_csv(target, dtype=str))
     for path in sorted(folder.glob("*.jsonl")):
         rows = [_parsed(line) for line in path.read_text().splitlines()]
-        rows = [{**dict(zip(key_columns, row["key"])), **row} for row in rows if row]
+        # journal lines written before probes carried the flag are the search's
+        rows = [{**dict(zip(key_columns, row["key"])), "boundary": False, **row}
+                for row in rows if row]
         if rows:
             frames.append(pd.DataFrame(rows)[key_columns + PROBE_COLUMNS].astype(str))
     if frames:
-        frame = pd.concat(frames, ignore_index=True).drop_duplicates(key_columns + ["p"])
+        frame = pd.concat(frames, ignore_index=True)
+        # (an OUT-probes.csv gathered before probes carried the flag has no such column)
+        frame["boundary"] = (frame["boundary"].fillna(str(False)) if "boundary" in frame
+                             else str(False))
+        frame = frame.drop_duplicates(key_columns + ["p", "boundary"])
         write_csv_atomic(frame, target)
     shutil.rmtree(folder, ignore_errors=True)
     return target if frames else None

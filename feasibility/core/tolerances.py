@@ -22,6 +22,14 @@ TOLERANCE_FIXED_UP_TO_D = 96
 #: keeps that ratio at every larger d.
 TOLERANCE_DECAY_POWER = 3
 
+#: From this d on, every capacity row also checks that its p* does not depend on
+#: tau: p* + 1 must be certified infeasible at tau / BOUNDARY_TIGHTENING too
+#: (capacity_bisection's boundary_tolerance; one solve more where the search's
+#: certificate at p* + 1 does not already reach it). Below it the drop of kappa*
+#: per fact is >= 9 tau (the measurements above) and rows skip the check.
+BOUNDARY_CHECK_FROM_D = 96
+BOUNDARY_TIGHTENING = 100
+
 #: A W proves feasibility only if its recomputed normalised margin exceeds this
 #: floor, far above the float64 rounding of the recomputation (~1e-15 sqrt(d)).
 MARGIN_FLOOR = 1e-12
@@ -45,3 +53,11 @@ def capacity_tolerance(d: int) -> float:
     if d <= TOLERANCE_FIXED_UP_TO_D:
         return INFEASIBILITY_TOLERANCE
     return INFEASIBILITY_TOLERANCE * (TOLERANCE_FIXED_UP_TO_D / d) ** TOLERANCE_DECAY_POWER
+
+
+def boundary_tolerance(d: int) -> float | None:
+    """The tolerance at which capacity rows of dimension d check p* + 1 again
+    (None below BOUNDARY_CHECK_FROM_D: no check)."""
+    if d < BOUNDARY_CHECK_FROM_D:
+        return None
+    return capacity_tolerance(d) / BOUNDARY_TIGHTENING
