@@ -79,6 +79,19 @@ def test_ratio_table_by_hand():
     assert decoupled["ratio_se"] == pytest.approx((math.log(40) + 1) / 144 / math.sqrt(12))
 
 
+def test_boundary_table_counts_the_rows_whose_p_star_holds_at_the_tighter_tolerance():
+    rows = capacity_rows("coupled", 96, [1124, 1145, 1130]).assign(
+        tolerance=1e-6, boundary_tolerance=[1e-8, 1e-8, np.nan],
+        boundary_verdict=["infeasible", "undetermined", np.nan],
+        kappa_bound_above=[4e-9, 3e-8, 5e-7])
+    old = capacity_rows("coupled", 64, [570])       # written before the check existed
+    table = analysis.boundary_table(pd.concat([rows, old], ignore_index=True))
+    assert table.to_dict("records") == [{"model": "coupled", "d": 96, "checked": 2,
+                                         "unchanged": 1, "largest_bound_over_tau": 0.03,
+                                         "boundary_over_tau": 0.01}]
+    assert analysis.boundary_table(old).empty
+
+
 def test_models_comparison_pairs_by_seed():
     frame = pd.concat([capacity_rows("coupled", 8, [20, 22, 25, 30]),
                        capacity_rows("decoupled", 8, [21, 22, 24, 33]),

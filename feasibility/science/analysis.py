@@ -555,6 +555,25 @@ def ratio_table(capacity: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def boundary_table(capacity: pd.DataFrame) -> pd.DataFrame:
+    """Whether p* depends on tau, per (model, d): of the exact rows whose p* + 1 was
+    decided again at boundary_tolerance (rows from d = 96 on), how many came out
+    infeasible there too (p* the same at tau and tau/100), and the largest certified
+    bound on kappa* at p* + 1 relative to tau. Empty where no row was checked."""
+    if "boundary_verdict" not in capacity:
+        return pd.DataFrame()
+    checked = capacity[(capacity["status"] == "exact") & capacity["boundary_verdict"].notna()]
+    rows = []
+    for (model, d), group in checked.groupby(["model", "d"]):
+        bound = group["kappa_bound_above"].astype(float) / group["tolerance"].astype(float)
+        rows.append({"model": model, "d": int(d), "checked": len(group),
+                     "unchanged": int((group["boundary_verdict"] == "infeasible").sum()),
+                     "largest_bound_over_tau": float(bound.max()),
+                     "boundary_over_tau": float((group["boundary_tolerance"].astype(float)
+                                                 / group["tolerance"].astype(float)).max())})
+    return pd.DataFrame(rows)
+
+
 #: finite-size corrections r(d) = r_inf + b f: 1/ln d and 1/d, and the
 #: extreme-value form ln ln p_c / ln p_c (the maximum of p Gaussians sits at
 #: sqrt(2 ln p) (1 - ln ln p / (4 ln p) + ...)), taken at the measured p_c
