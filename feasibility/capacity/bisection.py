@@ -252,6 +252,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     in the result (boundary_verdict), never into p*: infeasible says that p* does
     not depend on the tolerance between the two, anything else that it may.
     ``known_boundary``: that check's probe from an interrupted run, reused.
+    The result's seconds count the reused probes' own seconds too: the time
+    the search took, over however many runs.
     """
     known = dict(known or {})
     start = time.monotonic()
@@ -260,6 +262,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     kappa: dict[int, float | None] = {}
     points: dict[int, float] = {}  # p -> kappa* of the feasible probes that bracket it
     probes: list[Probe] = []
+    reused: list[float] = []  # seconds of the probes an interrupted run had certified
     if secant:
         decide_kwargs.setdefault("kappa_rtol", KAPPA_RTOL)
     # slot labels survive prefixes only when targets are not relabelled
@@ -274,6 +277,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     def probe(p: int) -> Verdict:
         nonlocal active, fast_path_failed_at, memory
         if p in known:
+            reused.append(known[p].seconds)
             return finish(known[p])
         instance = full.prefix(p)
         decision = decide(instance, margin, solver,
@@ -318,14 +322,16 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                 else _decide_boundary(full.prefix(upper), margin, solver, boundary_tolerance,
                                       active if reuse_active_set and stable else None,
                                       memory if seed_memory else None, decide_kwargs)
-            if known_boundary is not check and on_probe is not None:
+            if known_boundary is check:
+                reused.append(check.seconds)
+            elif on_probe is not None:
                 on_probe(check, None)
             probes.append(check)
             boundary_verdict = check.verdict
             if check.margin_upper is not None:
                 bound = check.margin_upper if bound is None else min(bound, check.margin_upper)
     return CapacityResult(p_star, lower, upper, status, kappa.get(lower), tuple(probes),
-                          time.monotonic() - start, kappa_bound_above=bound,
+                          time.monotonic() - start + sum(reused), kappa_bound_above=bound,
                           boundary_tolerance=boundary_tolerance,
                           boundary_verdict=boundary_verdict)
 
