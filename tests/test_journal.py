@@ -52,7 +52,7 @@ def test_an_interrupted_search_resumes_with_its_probes(tmp_path, monkeypatch):
     assert [probe.p for probe in resumed.probes] == [probe.p for probe in reference.probes]
     assert resumed.p_star == reference.p_star and resumed.status == reference.status
     # the time of the search over both runs: the reused probes' seconds count
-    assert resumed.seconds >= sum(probe.seconds for probe in resumed.probes)
+    assert resumed.seconds >= sum(probe.seconds for probe in resumed.probes) - 1e-3
     assert sorted(journal.known()) == sorted(probe.p for probe in reference.probes)
 
 
@@ -130,6 +130,6 @@ def test_a_resumed_task_reuses_its_boundary_check(tmp_path, monkeypatch):
     calls = counting_decide(monkeypatch)
     again = run_capacity_task(task, journal=str(tmp_path), boundary_tolerance=1e-12)
     solved = sum(probe.seconds for probe in journal.known().values()) + check.seconds
-    assert calls == [] and again["seconds"] >= solved
+    assert calls == [] and again["seconds"] >= solved - 1e-3   # rows round to ms
     assert {k: again[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")} == \
         {k: first[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")}
