@@ -89,6 +89,8 @@ def check_boundaries(capacity: Path, dims: set[int], out: Path) -> int:
         print(f"{row.model} d={row.d} seed={row.seed}: p*+1 = {row.p_star + 1} "
               f"{result['verdict_tight']} at tau {result['tight']:.1e} (kappa* <= "
               f"{result['margin_upper_tight']:.1e}; {result['seconds_tight']} s)", flush=True)
+    if not out.exists():
+        return 0
     frame = pd.read_csv(out)
     changed = frame[frame.verdict_tight != "infeasible"]
     print(f"{len(frame) - len(changed)} of {len(frame)} per-seed p* unchanged by a "
