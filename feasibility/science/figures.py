@@ -349,10 +349,11 @@ def claims_table(results: Path) -> pd.DataFrame:
             add(2, f"p_c ln p_c / d^2, {r['model']}, d={r['d']}", round(r["ratio"], 4),
                 f"p_c = {r['p_c']:g} (median of {r['seeds']}), s.e. {r['ratio_se']:.3f}")
         for _, r in analysis.boundary_table(capacity).iterrows():
-            add(2, f"p* unchanged at tau/100, {r['model']}, d={r['d']}",
-                f"{r['unchanged']}/{r['checked']}",
-                f"p* + 1 decided again at {r['boundary_over_tau']:g} tau: certified "
-                f"kappa* there <= {r['largest_bound_over_tau']:.2g} tau at worst")
+            add(2, f"fraction of p* unchanged at tau/100, {r['model']}, d={r['d']}",
+                round(r["unchanged"] / r["checked"], 4),
+                f"{r['unchanged']} of {r['checked']} rows checked: p* + 1 decided again at "
+                f"{r['boundary_over_tau']:g} tau; certified kappa* there <= "
+                f"{r['largest_bound_over_tau']:.2g} tau at worst")
         for model, g in ratios.groupby("model"):
             for _, fit in analysis.compare_fits(g).iterrows():
                 add(2, f"extrapolated limit r_inf ({fit['form']}), {model}",
