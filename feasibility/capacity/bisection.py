@@ -11,7 +11,7 @@ p* is defined at a tolerance tau (an infeasible verdict bounds kappa* by tau,
 not by 0), so it is only meaningful where kappa* drops by much more than tau
 per fact. ``boundary_tolerance`` checks that on every row that asks for it: the
 closing infeasible p = p* + 1 is re-decided at the tighter tolerance (seeded
-with the memory of p*), and the row records the verdict and the certified bound.
+with the last probe's W), and the row records the verdict and the certified bound.
 p* itself stays certified at p*; monotonicity carries any infeasible verdict
 at p* + 1 to every larger p.
 """
