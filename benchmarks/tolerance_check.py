@@ -42,7 +42,7 @@ def one(model: str, d: int, seed: int) -> dict:
     full = generate(model, d, p_max_for(d), seed)
     row = {"model": model, "d": d, "seed": seed}
     for name, tau in (("tau", capacity_tolerance(d)), ("tight", capacity_tolerance(d) / TIGHTER)):
-        result = capacity_bisection(full, guess=capacity_guess(d), tolerance=tau)
+        result = capacity_bisection(full, guess=capacity_guess(d, model), tolerance=tau)
         row.update({f"{name}": tau, f"p_star_{name}": result.p_star,
                     f"status_{name}": str(result.status),
                     f"kappa_at_p_star_{name}": result.kappa_at_p_star,

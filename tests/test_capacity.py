@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,36 @@ def test_capacity_guess_sits_between_the_asymptote_and_twice_it():
     for d in (8, 16, 24, 64, 256):
         p = capacity_guess(d)
         assert d * d / 2 <= p * np.log(p) <= 2 * d * d
+
+
+def test_decoupled_guess_sits_nearer_the_measured_decoupled_capacity():
+    """Only the number of probes depends on the guess; a guess above p* costs
+    probes that give the secant nothing. The committed medians say where each
+    model's p* sits: the decoupled guess must be nearer its own."""
+    import pandas as pd
+    root = Path(__file__).resolve().parents[1] / "results" / "reference"
+    rows = pd.concat([pd.read_csv(root / name) for name in
+                      ("capacity.csv", "capacity-large.csv", "capacity-xl.csv")])
+    medians = rows[rows.d >= 24].groupby(["model", "d"]).p_star.median()
+    for d, p_c in medians["decoupled"].items():
+        own, coupled = capacity_guess(d, "decoupled"), capacity_guess(d)
+        assert own < coupled
+        assert abs(own - p_c) < abs(coupled - p_c), (d, own, coupled, p_c)
+
+
+def test_capacity_task_starts_from_its_models_guess(monkeypatch):
+    from feasibility.capacity import batch
+    seen = {}
+
+    def record_guess(full, guess, **kwargs):
+        seen[full.model] = guess
+        raise KeyboardInterrupt  # the guess is all this test needs
+
+    monkeypatch.setattr(batch, "capacity_bisection", record_guess)
+    for model in ("coupled", "decoupled"):
+        with pytest.raises(KeyboardInterrupt):
+            batch.run_capacity_task(batch.CapacityTask(model, 32, 0))
+    assert seen == {"coupled": capacity_guess(32), "decoupled": capacity_guess(32, "decoupled")}
 
 
 def test_file_capacity_starts_where_two_answers_compete(tmp_path):

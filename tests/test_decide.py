@@ -156,3 +156,22 @@ def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypa
     assert seeded.rounds == 1
     with pytest.raises(Exception, match="seed_memory: expected shape"):
         decide(instance, fast_path=False, seed_memory=optimum.weights[:3])
+
+
+def test_a_probe_goes_on_for_kappa_at_most_rounds_past_verdict_rounds(monkeypatch):
+    """kappa_rtol asks for kappa* past the verdict, but once the verdict is
+    settled only ROUNDS_PAST_VERDICT more active-set rounds start. With 2
+    constraints per input to start from and 1 added a round, the uncapped probe
+    runs many rounds past its verdict; the verdict is the same either way."""
+    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
+    monkeypatch.setattr(active_set, "ADDED_PER_INPUT", 1)
+    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    instance = generate("coupled", 12, 32, 0)
+    rounds = {}
+    for cap in (None, 0, 1):
+        monkeypatch.setattr(active_set, "ROUNDS_PAST_VERDICT", cap)
+        decision = decide(instance, fast_path=False, kappa_rtol=0.02)
+        assert decision.verdict == FEASIBLE and decision.verify(instance)
+        rounds[cap] = decision.rounds
+    # cap 0: the round that settled the verdict is the last one
+    assert rounds[1] == rounds[0] + 1 < rounds[None]

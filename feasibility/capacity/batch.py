@@ -114,7 +114,7 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     record = ProbeJournal(journal, task.key) if journal is not None else None
     tolerance = capacity_tolerance(task.d)
     search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
-    result = capacity_bisection(full, guess=capacity_guess(task.d), solver=solver,
+    result = capacity_bisection(full, guess=capacity_guess(task.d, task.model), solver=solver,
                                 known=record.known() if record else None,
                                 known_boundary=record.known_boundary() if record else None,
                                 memory=record.memory() if record else None,

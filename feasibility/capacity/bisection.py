@@ -94,6 +94,11 @@ GUESS_EXCESS, GUESS_EXCESS_AT, GUESS_EXCESS_POWER = 0.56, 16.0, 0.25
 #: Newton steps on p ln p = target: quadratic convergence from target/ln(target)
 #: needs ~5; the cap only bounds a pathological d
 GUESS_NEWTON_STEPS = 50
+#: the guess of each model is this fraction of c(d)'s p: the decoupled p* is
+#: 0.97-0.98 of the coupled one at every d measured (0.978 at d = 96, 3 seeds),
+#: and a first probe above p* gives the secant nothing (decoupled d = 96: the
+#: coupled guess was infeasible on 3 seeds of 3, the next step down on 2)
+GUESS_FRACTION = {"coupled": 1.0, "decoupled": 0.98}
 #: the smallest instance has two facts
 SMALLEST_P = 2
 #: the first step of the walk from the guess is guess / FIRST_STEP_DIVISOR:
@@ -112,8 +117,9 @@ KAPPA_ESTIMATE_SPREAD = 2.0
 KAPPA_SLOPE_SCALE = 1.0
 
 
-def capacity_guess(d: int) -> int:
-    """A starting point for the search: the p solving p ln p = c(d) d^2.
+def capacity_guess(d: int, model: str = "coupled") -> int:
+    """A starting point for the search: the p solving p ln p = c(d) d^2, times
+    the model's GUESS_FRACTION (1 for a model not listed there).
 
     c(d) = 1/2 + 0.56 (16/d)^0.25 follows the measured coupled p_c ln p_c / d^2
     down to the asymptote 1/2 (see GUESS_ASYMPTOTE). Only the number of probes
@@ -125,7 +131,7 @@ def capacity_guess(d: int) -> int:
     p = max(target / max(math.log(max(target, 3.0)), 1.0), float(SMALLEST_P))
     for _ in range(GUESS_NEWTON_STEPS):  # Newton on p ln p - target
         p = max(p - (p * math.log(p) - target) / (math.log(p) + 1.0), float(SMALLEST_P))
-    return max(int(round(p)), SMALLEST_P)
+    return max(int(round(p * GUESS_FRACTION.get(model, 1.0))), SMALLEST_P)
 
 
 def kappa_estimate(probe: Probe) -> float | None:
