@@ -286,7 +286,8 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
 def test_an_output_written_before_new_columns_resumes_with_its_rows(tmp_path, capsys,
                                                                     monkeypatch):
     """A CSV whose columns are a leading part of today's (an earlier version's) keeps
-    its rows, gains the new columns empty, and stays locked against a second run."""
+    its rows, gains the new columns empty, drops a line cut by a kill, and stays
+    locked against a second run."""
     import feasibility.capacity.batch as batch
 
     out = tmp_path / "cap.csv"
@@ -296,6 +297,8 @@ def test_an_output_written_before_new_columns_resumes_with_its_rows(tmp_path, ca
     fresh = pd.read_csv(out)
     older = batch.CAPACITY_COLUMNS[:15]
     fresh[older].iloc[:1].to_csv(out, index=False)   # seed 0 only, as an older version wrote it
+    with open(out, "a") as handle:
+        handle.write("coupled,4,1,gauss")            # and a line cut by a kill
     locked, task = [], batch.run_capacity_task
 
     def run_task(*args, **kwargs):   # what a second run would find while this one works

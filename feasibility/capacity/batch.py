@@ -175,7 +175,7 @@ class ResumableCSV:
             lines = [self.columns] + [fields + [""] * (len(self.columns) - len(header))
                                       for fields in lines[1:]]
             self._rewrite(lines)
-            data = complete = self.path.read_bytes()
+            data = complete  # the rewrite left out a cut line: nothing to truncate
             self.upgraded = True
         self.rows = [dict(zip(self.columns, fields)) for fields in lines[1:]]
         if len(complete) != len(data):
