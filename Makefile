@@ -54,7 +54,7 @@ capacity-large: $(STAMP)
 ## capacity-xl: coupled and decoupled capacity at d = 96 and 128, 4 seeds each, into
 ## results/capacity-xl.csv (resumable: rerun after an interruption; probes are journaled).
 ## Each row also decides p* + 1 again at tau/100 (its boundary_* columns: one solve more).
-## About 15-30 min per d = 96 seed and 25-35 min per d = 128 seed on 2 idle cores: ~5-6 h in all
+## About 15-30 min per d = 96 seed and 25-115 min per d = 128 seed on 2 idle cores: 6-12 h in all
 capacity-xl: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 96,128 --seeds 4 \
 		--jobs 1 --executor serial --out results/capacity-xl.csv

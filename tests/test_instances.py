@@ -119,3 +119,20 @@ def test_check_family_takes_one_model_or_a_list():
     check_family(["coupled", "decoupled"])
     with pytest.raises(InputError, match="'x'"):
         check_family(["coupled", "x"])
+
+
+@pytest.mark.parametrize("model", ["coupled", "decoupled"])
+def test_constraint_differences_leave_the_instance_as_it_was(model):
+    """differences() subtracts into an array of its own: the directions the
+    solvers scale in place are never the instance's targets or competitors."""
+    instance = generate(model, 5, 9, 0)
+    before = {name: getattr(instance, name).copy() for name in ("targets", "competitors")
+              if getattr(instance, name, None) is not None}
+    rows, slots = np.nonzero(instance.slot_mask())
+    u = instance.differences(rows, slots)
+    u *= 0.0
+    for name, value in before.items():
+        assert np.array_equal(getattr(instance, name), value), name
+    own = instance.targets[instance.assignment[rows]]
+    other = instance.competitors[rows, slots] if model == "decoupled" else instance.targets[slots]
+    assert np.allclose(instance.differences(rows, slots), own - other)

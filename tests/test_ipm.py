@@ -13,12 +13,12 @@ from feasibility.solvers.ipm import (
 )
 
 
-def random_columns(K=40, p=7, r_out=3, r_in=4, seed=0):
+def random_columns(K=40, p=7, r_out=3, r_in=4, seed=0, grouped=False):
     rng = np.random.default_rng(seed)
     g = rng.standard_normal((K, r_out))
     x = rng.standard_normal((p, r_in))
     owner = rng.integers(0, p, size=K)
-    return KroneckerColumns(g, x, owner)
+    return KroneckerColumns(g, x, np.sort(owner) if grouped else owner)
 
 
 def dense(columns):
@@ -26,8 +26,12 @@ def dense(columns):
                      for k in range(columns.g.shape[0])], axis=1)
 
 
-def test_structured_products_match_the_dense_matrix():
-    cols = random_columns()
+@pytest.mark.parametrize("grouped", [False, True])
+def test_structured_products_match_the_dense_matrix(grouped):
+    """Columns in any order, or grouped by input as the active-set loop passes
+    them (then the directions are used as they are, not copied)."""
+    cols = random_columns(grouped=grouped)
+    assert np.shares_memory(cols.g, cols.g_sorted) == grouped
     A = dense(cols)
     rng = np.random.default_rng(1)
     lam = rng.random(A.shape[1])

@@ -194,10 +194,9 @@ class Instance:
 
     def differences(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """u_k = y_t(i) - competitor, one row per constraint (rows[k], slots[k])."""
-        own = self.targets[self.assignment[rows]]
-        if self.decoupled:
-            return own - self.competitors[rows, slots]
-        return own - self.targets[slots]
+        u = self.targets[self.assignment[rows]]  # a new array: subtract in place
+        u -= self.competitors[rows, slots] if self.decoupled else self.targets[slots]
+        return u
 
     def constraint_norms(self) -> np.ndarray:
         """n x n_slots matrix of ||a_ij||_F = ||x_i|| ||y_t(i) - c_ij|| (cached)."""

@@ -94,7 +94,10 @@ class KroneckerColumns:
         self.indptr = np.r_[0, np.cumsum(np.bincount(self.owner, minlength=p))]
         self.blocks = [(i, self.indptr[i], self.indptr[i + 1]) for i in range(p)
                        if self.indptr[i + 1] > self.indptr[i]]
-        self.g_sorted = g[self.order]
+        # the active-set loop passes its columns grouped already: no copy of
+        # the K x r_out directions, the largest array besides the Newton matrix
+        grouped = bool(np.all(self.owner[1:] >= self.owner[:-1]))
+        self.g_sorted = g if grouped else g[self.order]
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -72,7 +72,7 @@ class ReducedInstance:
         """Reduced u_k / ||a_k||_F for constraints (rows, slots); zero rows stay zero."""
         u = self.instance.differences(rows, slots)
         norms = self.instance.constraint_norms()[rows, slots]
-        u = u / np.where(norms > 0, norms, 1.0)[:, None]
+        u /= np.where(norms > 0, norms, 1.0)[:, None]  # u is differences' own array
         return u if self.basis_out is None else u @ self.basis_out
 
     def memory(self, M: np.ndarray) -> np.ndarray:
