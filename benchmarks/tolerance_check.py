@@ -70,9 +70,9 @@ def boundary(row) -> dict:
             "seconds_tight": round(decision.seconds, 1)}
 
 
-def check_boundaries(capacity: Path, dims: set[int], out: Path) -> int:
+def check_boundaries(capacity: Path, models: set[str], dims: set[int], out: Path) -> int:
     rows = pd.read_csv(capacity)
-    rows = rows[(rows.status == "exact") & rows.d.isin(dims)]
+    rows = rows[(rows.status == "exact") & rows.model.isin(models) & rows.d.isin(dims)]
     if "boundary_verdict" in rows:
         print(f"{rows.boundary_verdict.notna().sum()} rows checked their own boundary: "
               f"{(rows.boundary_verdict == 'infeasible').sum()} p* unchanged", flush=True)
@@ -110,7 +110,8 @@ def main(argv=None) -> int:
                         help="check the exact rows of this capacity CSV at p* + 1 only")
     args = parser.parse_args(argv)
     if args.boundary is not None:
-        return check_boundaries(args.boundary, {int(v) for v in args.d.split(",")}, args.out)
+        return check_boundaries(args.boundary, set(args.model.split(",")),
+                                {int(v) for v in args.d.split(",")}, args.out)
     have = finished(args.out)
     for d in (int(v) for v in args.d.split(",")):
         for model in args.model.split(","):
