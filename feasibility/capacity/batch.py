@@ -114,9 +114,9 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     record = ProbeJournal(journal, task.key) if journal is not None else None
     tolerance = capacity_tolerance(task.d)
     search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
+    known, known_boundary = record.recorded() if record else (None, None)
     result = capacity_bisection(full, guess=capacity_guess(task.d, task.model), solver=solver,
-                                known=record.known() if record else None,
-                                known_boundary=record.known_boundary() if record else None,
+                                known=known, known_boundary=known_boundary,
                                 memory=record.memory() if record else None,
                                 on_probe=record.record if record else None,
                                 tolerance=tolerance, **search)

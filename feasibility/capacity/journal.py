@@ -56,11 +56,17 @@ class ProbeJournal:
 
     def known(self) -> dict[int, Probe]:
         """The search's probes recorded so far, by p (a line cut by a kill is skipped)."""
-        return {probe.p: probe for probe in self._probes() if not probe.boundary}
+        return self.recorded()[0]
 
     def known_boundary(self) -> Probe | None:
         """The boundary check's probe, if it was recorded (capacity_bisection)."""
-        return next((probe for probe in self._probes() if probe.boundary), None)
+        return self.recorded()[1]
+
+    def recorded(self) -> tuple[dict[int, Probe], Probe | None]:
+        """known() and known_boundary() from one read of the journal."""
+        probes = self._probes()
+        return ({probe.p: probe for probe in probes if not probe.boundary},
+                next((probe for probe in probes if probe.boundary), None))
 
     def _probes(self) -> list[Probe]:
         if not self.path.exists():
