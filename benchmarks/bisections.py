@@ -4,10 +4,10 @@ BENCHMARKS.md).
 
 "guided" is `run_capacity_task` as shipped: feasible probes bracket kappa* to
 2%, the next probe goes where the secant of kappa(p) puts p*, and each probe's
-active set starts from the last probe's W. "plain" is the same engine with
-`secant=False, seed_memory=False`: the walk from the guess in doubling steps,
-then bisection, each active set seeded by the Hebbian memory (the search of
-the stop before). Both must give the same p*; the table says so per row.
+active set starts from the last probe's W (the first from a mirror-descent
+memory over all constraints). "plain" is the same engine with `secant=False,
+seed_memory=False, mirror_descent=False`: the walk from the guess in doubling
+steps, then bisection, each active set seeded by the Hebbian memory. Both must give the same p*; the table says so per row.
 
     python benchmarks/bisections.py [--rows 64,coupled:96] [--resume] [--out BENCHMARKS.md]
 """
@@ -37,7 +37,7 @@ def _bisection(model, d, seed, guided):
     # the boundary check (d >= 96) is the same solve after either search: left out
     options = {"boundary_tolerance": None}
     if not guided:
-        options.update(secant=False, seed_memory=False)
+        options.update(secant=False, seed_memory=False, mirror_descent=False)
     start = time.perf_counter()
     row = run_capacity_task(CapacityTask(model, d, seed), **options)
     return time.perf_counter() - start, (f"p* = {row['p_star']} ({row['status']}, "

@@ -241,3 +241,29 @@ def test_bracket_search_probes_where_predict_points(guess, expected):
 
     assert bracket_search(probe, 2, 100, guess, 4, predict) == (37, 38, "exact")
     assert probed == expected
+
+
+def test_only_a_solver_s_feasible_w_seeds_the_next_probes(monkeypatch):
+    """From a guess far below p*, the first probes are settled by the Hebbian
+    memory (no round): their W is far from the optimum, and the next probe
+    starts afresh instead; once a solver has decided a feasible probe, its W
+    seeds every later one until the next such W."""
+    import feasibility.capacity.bisection as bisection
+    real = bisection.decide
+    calls = []
+
+    def recording(instance, *args, **kwargs):
+        decision = real(instance, *args, **kwargs)
+        calls.append((kwargs.get("seed_memory"), decision))
+        return decision
+
+    monkeypatch.setattr(bisection, "decide", recording)
+    result = capacity_bisection(generate("coupled", 8, 45, 0), guess=3)
+    assert result.status == "exact"
+    assert [decision.rounds for _, decision in calls[:4]] == [0, 0, 0, 1]
+    expected = None
+    for seed, decision in calls:
+        assert seed is expected
+        if decision.rounds > 0 and decision.weights is not None:
+            expected = decision.weights
+    assert expected is not None   # a solver's W did seed later probes

@@ -147,7 +147,7 @@ def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypa
     monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
     monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
     instance = generate("coupled", d, p, seed)
-    hebbian_seeded = decide(instance, fast_path=False, kappa_rtol=1e-3)
+    hebbian_seeded = decide(instance, fast_path=False, kappa_rtol=1e-3, mirror_descent=False)
     optimum = max_margin(instance, solver="ipm", rtol=1e-6)
     seeded = decide(instance, fast_path=False, kappa_rtol=1e-3, seed_memory=optimum.weights)
     assert hebbian_seeded.verdict == seeded.verdict == FEASIBLE
@@ -162,7 +162,8 @@ def test_a_probe_goes_on_for_kappa_at_most_rounds_past_verdict_rounds(monkeypatc
     """kappa_rtol asks for kappa* past the verdict, but once the verdict is
     settled only ROUNDS_PAST_VERDICT more active-set rounds start. With 2
     constraints per input to start from and 1 added a round, the uncapped probe
-    runs many rounds past its verdict; the verdict is the same either way."""
+    runs many rounds past its verdict; the verdict is the same either way
+    (from the Hebbian start: the mirror-descent one settles it in 0-1 rounds)."""
     monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
     monkeypatch.setattr(active_set, "ADDED_PER_INPUT", 1)
     monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
@@ -170,7 +171,7 @@ def test_a_probe_goes_on_for_kappa_at_most_rounds_past_verdict_rounds(monkeypatc
     rounds = {}
     for cap in (None, 0, 1):
         monkeypatch.setattr(active_set, "ROUNDS_PAST_VERDICT", cap)
-        decision = decide(instance, fast_path=False, kappa_rtol=0.02)
+        decision = decide(instance, fast_path=False, kappa_rtol=0.02, mirror_descent=False)
         assert decision.verdict == FEASIBLE and decision.verify(instance)
         rounds[cap] = decision.rounds
     # cap 0: the round that settled the verdict is the last one

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,14 @@ def test_constraint_differences_leave_the_instance_as_it_was(model):
     own = instance.targets[instance.assignment[rows]]
     other = instance.competitors[rows, slots] if model == "decoupled" else instance.targets[slots]
     assert np.allclose(instance.differences(rows, slots), own - other)
+
+
+def test_a_replaced_instance_recomputes_its_constraint_norms():
+    """dataclasses.replace must not carry the old instance's cached norms."""
+    instance = generate("coupled", 5, 8, 0)
+    before = instance.constraint_norms().copy()
+    inputs = instance.inputs.copy()
+    inputs[2] *= 3.0
+    scaled = replace(instance, inputs=inputs)
+    np.testing.assert_allclose(scaled.constraint_norms()[2], 3.0 * before[2])
+    np.testing.assert_allclose(scaled.constraint_norms()[3], before[3])

@@ -107,8 +107,8 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
                       journal: str | None = None, **search) -> dict:
     """One per-seed bisection; with a `journal` folder, its probes are recorded
     there as they finish and a rerun after an interruption reuses them.
-    ``search``: options of capacity_bisection (benchmarks/bisections.py runs
-    the plain search with secant=False, seed_memory=False)."""
+    ``search``: options of capacity_bisection and decide (benchmarks/bisections.py
+    runs the plain search with secant=False, seed_memory=False, mirror_descent=False)."""
     p_max = p_max_for(task.d)
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
     record = ProbeJournal(journal, task.key) if journal is not None else None

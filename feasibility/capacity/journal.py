@@ -7,8 +7,9 @@ A rerun of the task reads the journal and reuses those probes instead of solving
 them again: monotonicity in p makes a certified verdict at p valid whatever the
 path that reached it, and the search is deterministic, so it walks the same probes.
 A line cut by a kill is ignored (that probe is redone); none is repeated.
-Beside it the last feasible probe's W is kept (``.npy``, replaced atomically):
-the resumed search seeds its first solve with it, as it would have.
+Beside it the last W that seeds later probes (a solver's feasible W) is kept
+(``.npy``, replaced atomically): the resumed search seeds its first solve with
+it, as it would have.
 
 When a grid ends, its journals are gathered into one tidy CSV beside the output
 (``OUT-probes.csv``: the task's key columns, then one row per probe) and removed.
@@ -83,7 +84,7 @@ class ProbeJournal:
         return found
 
     def memory(self) -> np.ndarray | None:
-        """The W of the last feasible probe recorded (None if none, or unreadable)."""
+        """The last seeding W recorded (None if none, or unreadable)."""
         try:
             return np.load(self.memory_path, allow_pickle=False)
         except (OSError, ValueError, EOFError):

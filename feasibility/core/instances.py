@@ -110,7 +110,9 @@ class Instance:
     #: optional texts (from `embed`): subject of each fact (n), answer of each target (m)
     subjects: tuple[str, ...] | None = None
     answers: tuple[str, ...] | None = None
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    # not an __init__ field: dataclasses.replace(instance, inputs=...) starts an
+    # empty cache instead of sharing the old instance's constraint norms
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         inputs = _as_float_array(self.inputs, "inputs", 2)
@@ -240,6 +242,18 @@ class Instance:
         return margins
 
     # -- families ------------------------------------------------------------
+    def combination(self, weights: np.ndarray) -> np.ndarray:
+        """sum_ij weights_ij a_ij, a d_out x d_in memory, for an n x n_slots
+        matrix of weights that is zero where slot_mask() is False: the adjoint
+        of raw_margins, <W, combination(w)> = sum_ij w_ij <a_ij, W>."""
+        weights = np.asarray(weights, dtype=np.float64)
+        U = self.own_targets() * weights.sum(axis=1)[:, None]
+        if self.decoupled:
+            U -= np.einsum("ik,ikr->ir", weights, self.competitors)
+        else:
+            U -= weights @ self.targets
+        return U.T @ self.inputs
+
     def prefix(self, p: int) -> "Instance":
         """The first p facts, with the targets they use (relabelled in order).
 

@@ -33,7 +33,7 @@ from feasibility.core.errors import InputError
 from feasibility.core.instances import Instance
 from feasibility.core.status import EngineStatus, FastPath, RoundStatus, Verdict, engine_status
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
-from feasibility.solvers import structured
+from feasibility.solvers import first_order, structured
 from feasibility.solvers.ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
 from feasibility.solvers.programs import PROGRAMS, ReducedInstance, restricted_program
 from feasibility.solvers.selection import smallest_per_row
@@ -48,8 +48,8 @@ INFEASIBLE_STATUSES = {EngineStatus.INFEASIBLE, EngineStatus.INFEASIBLE_INACCURA
 
 # The IPM's cost per iteration is set by the Newton matrix (size r_out r_in),
 # nearly independent of the number of constraints K, so it starts from the
-# tightest constraints of the Hebbian memory up to a memory budget: most
-# probes then need one round. At least this many per input, more per round.
+# tightest constraints of a memory (_starting_margins) up to a memory budget:
+# most probes then need one round. At least this many per input, more per round.
 INITIAL_PER_INPUT = 24
 # cvxpy's solvers pay for every constraint in their KKT system: few at a time
 CONIC_PER_INPUT = 6
@@ -320,7 +320,7 @@ class Engine(NamedTuple):
     programs: tuple[str, ...]           # the programs it can certify, default first
     options: dict
     round: Callable[[RoundContext, np.ndarray], RoundOutcome]
-    initial_per_input: Callable[[Instance], int]   # Hebbian-tightest constraints to start
+    initial_per_input: Callable[[Instance], int]   # tightest constraints to start from
 
 
 #: ECOS stops after 100 iterations by default; near-critical probes can need more
@@ -399,7 +399,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
            escalate: bool = True, active: np.ndarray | None = None,
            time_limit: float | None = None, bracket_rtol: float | None = None,
            fast_path: bool = True, kappa_rtol: float | None = None,
-           seed_memory: np.ndarray | None = None) -> Decision:
+           seed_memory: np.ndarray | None = None, mirror_descent: bool = True) -> Decision:
     """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
 
     Returns a Decision whose verdict is certified (see certify.classify); the
@@ -414,24 +414,34 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     feasible, but a verdict that the Hebbian memory or the fast path settles is
     final (capacity's probes: kappa* where it costs a few IPM iterations more).
     ``seed_memory``: a d_out x d_in memory whose tightest constraints start the
-    active set instead of the Hebbian memory's (a bisection passes the W of its
-    last probe: the optimal memory of a nearby p binds nearly the same
-    constraints, so a probe needs one round where it took 3-4 at d = 96).
+    active set (a bisection passes the W of its last probe: the optimal memory
+    of a nearby p binds nearly the same constraints, so a probe needs one round
+    where it took 3-4 at d = 96). Without one, the start is the tightest
+    constraints of a mirror-descent memory over all constraints where the start
+    leaves some out (solvers/first_order.py), of the Hebbian memory elsewhere.
+    ``mirror_descent``: False starts from the Hebbian memory there too (the
+    engine before it; benchmarks compare the two).
     """
     if not np.isfinite(margin) or margin < 0:
         raise InputError(f"margin must be a finite number >= 0, got {margin}")
     solver, program = check_solver(solver, program)
+    if seed_memory is not None:
+        seed_memory = np.asarray(seed_memory, dtype=np.float64)
+        if seed_memory.shape != (instance.d_out, instance.d_in):
+            raise InputError(f"seed_memory: expected shape {(instance.d_out, instance.d_in)}, "
+                             f"got {seed_memory.shape}")
     if instance.d_in * instance.d_out < SMALL_NEWTON:
         # small products: one BLAS thread (see ipm.SMALL_NEWTON)
         with threadpool_limits(1, user_api="blas"):
             return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                           time_limit, bracket_rtol, fast_path, kappa_rtol, seed_memory)
+                           time_limit, bracket_rtol, fast_path, kappa_rtol, seed_memory,
+                           mirror_descent)
     return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                   time_limit, bracket_rtol, fast_path, kappa_rtol, seed_memory)
+                   time_limit, bracket_rtol, fast_path, kappa_rtol, seed_memory, mirror_descent)
 
 
 def _decide(instance, margin, solver, program, tolerance, escalate, active, time_limit,
-            bracket_rtol, fast_path, kappa_rtol, seed_memory):
+            bracket_rtol, fast_path, kappa_rtol, seed_memory, mirror_descent):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
     bracket = CertifiedBracket(instance)
@@ -481,13 +491,9 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         active = np.zeros_like(mask)
     active = active & mask
     if not final(bracket):
-        seeding = hebbian_margins
-        if seed_memory is not None:
-            seed_memory = np.asarray(seed_memory, dtype=np.float64)
-            if seed_memory.shape != hebbian.shape:
-                raise InputError(f"seed_memory: expected shape {hebbian.shape}, "
-                                 f"got {seed_memory.shape}")
-            seeding = certify.scaled_margins(instance, seed_memory)
+        seeding = _starting_margins(instance, solver, bracket, seed_memory, hebbian_margins,
+                                    mirror_descent)
+    if not final(bracket):  # a mirror-descent memory can settle it
         active |= smallest_per_row(seeding, SOLVERS[solver].initial_per_input(instance), mask)
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
@@ -522,6 +528,23 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         constraints=instance.n_constraints, seconds=time.monotonic() - start,
         reason=reason, weights=bracket.weights, certificate=bracket.certificate,
         fast_path=fast)
+
+
+def _starting_margins(instance, solver, bracket, seed_memory, hebbian_margins, mirror_descent):
+    """The margins whose tightest constraints start the active set: the seed
+    memory's; else, with `mirror_descent` and where the start leaves constraints
+    out, those of a mirror-descent memory over all of them (offered to the
+    bracket, like any W); else the Hebbian memory's."""
+    if seed_memory is not None:
+        return certify.scaled_margins(instance, seed_memory)
+    if mirror_descent and (SOLVERS[solver].initial_per_input(instance)
+                           < instance.slot_mask().sum(axis=1).max()):
+        approximate = first_order.mirror_descent_memory(instance)
+        if approximate is not None:
+            margins = certify.scaled_margins(instance, approximate)
+            bracket.offer_weights(approximate, "mirror-descent", margins)
+            return margins
+    return hebbian_margins
 
 
 def max_margin(instance: Instance, solver: str | None = None,

@@ -41,7 +41,7 @@ class AuditRecord:
     margin_upper: float | None
     seconds: float
     rounds: int = 0
-    certified_by: str = ""  # whose evidence: this solver, 'hebbian' (no solve needed), 'exact'
+    certified_by: str = ""  # whose evidence: this solver, 'hebbian' or 'mirror-descent' (no solve needed), 'exact'
     reason: str = ""
 
     def row(self) -> dict:
