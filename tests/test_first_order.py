@@ -72,13 +72,16 @@ def test_its_tightest_constraints_hold_more_of_the_binding_ones_than_hebbian(d, 
     assert held(first_order.mirror_descent_memory(instance)) > held(hebbian_memory(instance))
 
 
-def test_decide_starts_from_it_only_where_the_start_leaves_constraints_out(monkeypatch):
+def test_decide_starts_from_it_only_where_the_start_leaves_most_constraints_out(monkeypatch):
     calls = []
     real = first_order.mirror_descent_memory
     monkeypatch.setattr(first_order, "mirror_descent_memory",
                         lambda instance: calls.append(instance.n) or real(instance))
     instance = generate("coupled", 10, 30, 2)
     decide(instance, fast_path=False)            # 24 per input cover all 29 slots
+    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 15)
+    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    decide(instance, fast_path=False)            # 15 of 29: over half of them
     assert calls == []
     monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
     monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)

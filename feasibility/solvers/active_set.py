@@ -59,6 +59,12 @@ CONIC_PER_INPUT = 6
 #: and 3 rounds, 508 s, 3.9 GiB from 600k, but each iteration cost 14% more,
 #: which every later probe (seeded by the last W: one round) would pay
 ACTIVE_SET_BUDGET = 250_000
+#: below this fraction of each input's constraints in the start, the start is
+#: taken from a mirror-descent memory over all constraints, not the Hebbian one:
+#: coupled d = 96 (20% of them): 1 round against 5; d = 64 (80%): the Hebbian
+#: start needs 1 round too, and the descent costs 4 s (coupled) to 11 s
+#: (decoupled: it reads the p^2 d competitors twice a step) for nothing
+MIRROR_START_FRACTION = 0.5
 ADDED_PER_INPUT = 32
 # the IPM ends a round early once its relative duality gap is below this and
 # constraints outside the active set are violated
@@ -532,13 +538,14 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
 
 def _starting_margins(instance, solver, bracket, seed_memory, hebbian_margins, mirror_descent):
     """The margins whose tightest constraints start the active set: the seed
-    memory's; else, with `mirror_descent` and where the start leaves constraints
-    out, those of a mirror-descent memory over all of them (offered to the
-    bracket, like any W); else the Hebbian memory's."""
+    memory's; else, with `mirror_descent` and where the start holds under
+    MIRROR_START_FRACTION of each input's constraints, those of a mirror-descent
+    memory over all of them (offered to the bracket, like any W); else the
+    Hebbian memory's."""
     if seed_memory is not None:
         return certify.scaled_margins(instance, seed_memory)
-    if mirror_descent and (SOLVERS[solver].initial_per_input(instance)
-                           < instance.slot_mask().sum(axis=1).max()):
+    slots = instance.slot_mask().sum(axis=1).max()
+    if mirror_descent and SOLVERS[solver].initial_per_input(instance) < MIRROR_START_FRACTION * slots:
         approximate = first_order.mirror_descent_memory(instance)
         if approximate is not None:
             margins = certify.scaled_margins(instance, approximate)
