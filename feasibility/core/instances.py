@@ -241,7 +241,6 @@ class Instance:
         margins[~self.slot_mask()] = np.inf
         return margins
 
-    # -- families ------------------------------------------------------------
     def combination(self, weights: np.ndarray) -> np.ndarray:
         """sum_ij weights_ij a_ij, a d_out x d_in memory, for an n x n_slots
         matrix of weights that is zero where slot_mask() is False: the adjoint
@@ -254,6 +253,7 @@ class Instance:
             U -= weights @ self.targets
         return U.T @ self.inputs
 
+    # -- families ------------------------------------------------------------
     def prefix(self, p: int) -> "Instance":
         """The first p facts, with the targets they use (relabelled in order).
 

@@ -424,7 +424,8 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     of a nearby p binds nearly the same constraints, so a probe needs one round
     where it took 3-4 at d = 96). Without one, the start is the tightest
     constraints of a mirror-descent memory over all constraints where the start
-    leaves some out (solvers/first_order.py), of the Hebbian memory elsewhere.
+    holds under MIRROR_START_FRACTION of them (solvers/first_order.py), of the
+    Hebbian memory elsewhere.
     ``mirror_descent``: False starts from the Hebbian memory there too (the
     engine before it; benchmarks compare the two).
     """
