@@ -40,20 +40,20 @@ def test_an_interrupted_search_resumes_with_its_probes(tmp_path, monkeypatch):
     calls = counting_decide(monkeypatch, fail_after=2)
     with pytest.raises(KeyboardInterrupt):
         bisection.capacity_bisection(full(), guess=20, on_probe=journal.record,
-                                     known=journal.known())
-    assert sorted(journal.known()) == sorted(calls) and len(calls) == 2
+                                     known=journal.recorded()[0])
+    assert sorted(journal.recorded()[0]) == sorted(calls) and len(calls) == 2
 
     monkeypatch.undo()
     calls = counting_decide(monkeypatch)
     resumed = bisection.capacity_bisection(full(), guess=20, on_probe=journal.record,
-                                           known=journal.known())
+                                           known=journal.recorded()[0])
     first_two = [probe.p for probe in reference.probes[:2]]
     assert not set(calls) & set(first_two)               # nothing repeated
     assert [probe.p for probe in resumed.probes] == [probe.p for probe in reference.probes]
     assert resumed.p_star == reference.p_star and resumed.status == reference.status
     # the time of the search over both runs: the reused probes' seconds count
     assert resumed.seconds >= sum(probe.seconds for probe in resumed.probes) - 1e-3
-    assert sorted(journal.known()) == sorted(probe.p for probe in reference.probes)
+    assert sorted(journal.recorded()[0]) == sorted(probe.p for probe in reference.probes)
 
 
 def test_a_line_cut_by_a_kill_is_redone(tmp_path, monkeypatch):
@@ -62,7 +62,7 @@ def test_a_line_cut_by_a_kill_is_redone(tmp_path, monkeypatch):
     lines = journal.path.read_text().splitlines(keepends=True)
     journal.path.write_text("".join(lines[:-1]) + lines[-1][:17])   # last line half written
     calls = counting_decide(monkeypatch)
-    resumed = bisection.capacity_bisection(full(), guess=20, known=journal.known())
+    resumed = bisection.capacity_bisection(full(), guess=20, known=journal.recorded()[0])
     assert calls == [reference.probes[-1].p]
     assert resumed.p_star == reference.p_star
 
@@ -72,7 +72,7 @@ def test_a_journal_of_another_task_is_not_used(tmp_path):
     bisection.capacity_bisection(full(), guess=20, on_probe=journal.record)
     other = ProbeJournal(tmp_path, ("coupled", "8", "4", "gaussian"))
     other.path.write_text(journal.path.read_text())   # same lines, wrong key
-    assert other.known() == {}
+    assert other.recorded()[0] == {}
 
 
 def test_a_grid_gathers_every_probe_into_one_table(tmp_path):
@@ -109,7 +109,7 @@ def test_a_resumed_task_seeds_its_first_solve_with_the_last_kept_memory(tmp_path
     monkeypatch.setattr(bisection, "decide", decide)
     with pytest.raises(KeyboardInterrupt):
         run_capacity_task(task, journal=str(tmp_path))
-    assert kept and len(ProbeJournal(tmp_path, task.key).known()) == 2
+    assert kept and len(ProbeJournal(tmp_path, task.key).recorded()[0]) == 2
     np.testing.assert_array_equal(ProbeJournal(tmp_path, task.key).memory(), kept[-1])
 
     resumed, last, seeds[:] = True, kept[-1], []
@@ -124,12 +124,12 @@ def test_a_resumed_task_reuses_its_boundary_check(tmp_path, monkeypatch):
     task = CapacityTask("coupled", 8, 3)
     first = run_capacity_task(task, journal=str(tmp_path), boundary_tolerance=1e-12)
     journal = ProbeJournal(tmp_path, task.key)
-    check = journal.known_boundary()
+    check = journal.recorded()[1]
     assert check is not None and check.p == first["p_infeasible"]
-    assert journal.known()[check.p] != check            # the search's probe is kept apart
+    assert journal.recorded()[0][check.p] != check    # the search's probe is kept apart
     calls = counting_decide(monkeypatch)
     again = run_capacity_task(task, journal=str(tmp_path), boundary_tolerance=1e-12)
-    solved = sum(probe.seconds for probe in journal.known().values()) + check.seconds
+    solved = sum(probe.seconds for probe in journal.recorded()[0].values()) + check.seconds
     assert calls == [] and again["seconds"] >= solved - 1e-3   # rows round to ms
     assert {k: again[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")} == \
         {k: first[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")}

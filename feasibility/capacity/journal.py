@@ -55,16 +55,9 @@ class ProbeJournal:
         self.path = Path(folder) / f"{name}.jsonl"
         self.memory_path = self.path.with_suffix(".npy")
 
-    def known(self) -> dict[int, Probe]:
-        """The search's probes recorded so far, by p (a line cut by a kill is skipped)."""
-        return self.recorded()[0]
-
-    def known_boundary(self) -> Probe | None:
-        """The boundary check's probe, if it was recorded (capacity_bisection)."""
-        return self.recorded()[1]
-
     def recorded(self) -> tuple[dict[int, Probe], Probe | None]:
-        """known() and known_boundary() from one read of the journal."""
+        """The search's probes recorded so far, by p (a line cut by a kill is
+        skipped), and the boundary check's probe if it was recorded."""
         probes = self._probes()
         return ({probe.p: probe for probe in probes if not probe.boundary},
                 next((probe for probe in probes if probe.boundary), None))

@@ -498,10 +498,11 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         active = np.zeros_like(mask)
     active = active & mask
     if not final(bracket):
-        seeding = _starting_margins(instance, solver, bracket, seed_memory, hebbian_margins,
-                                    mirror_descent)
+        initial = SOLVERS[solver].initial_per_input(instance)
+        descend = mirror_descent and initial < MIRROR_START_FRACTION * mask.sum(axis=1).max()
+        seeding = _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend)
     if not final(bracket):  # a mirror-descent memory can settle it
-        active |= smallest_per_row(seeding, SOLVERS[solver].initial_per_input(instance), mask)
+        active |= smallest_per_row(seeding, initial, mask)
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
         if escalate:
@@ -537,16 +538,14 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         fast_path=fast)
 
 
-def _starting_margins(instance, solver, bracket, seed_memory, hebbian_margins, mirror_descent):
+def _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend):
     """The margins whose tightest constraints start the active set: the seed
-    memory's; else, with `mirror_descent` and where the start holds under
-    MIRROR_START_FRACTION of each input's constraints, those of a mirror-descent
-    memory over all of them (offered to the bracket, like any W); else the
-    Hebbian memory's."""
+    memory's; else, with `descend` (the start holds under MIRROR_START_FRACTION
+    of each input's constraints), those of a mirror-descent memory over all of
+    them (offered to the bracket, like any W); else the Hebbian memory's."""
     if seed_memory is not None:
         return certify.scaled_margins(instance, seed_memory)
-    slots = instance.slot_mask().sum(axis=1).max()
-    if mirror_descent and SOLVERS[solver].initial_per_input(instance) < MIRROR_START_FRACTION * slots:
+    if descend:
         approximate = first_order.mirror_descent_memory(instance)
         if approximate is not None:
             margins = certify.scaled_margins(instance, approximate)
