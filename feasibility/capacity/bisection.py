@@ -10,10 +10,13 @@ the bracket it had.
 p* is defined at a tolerance tau (an infeasible verdict bounds kappa* by tau,
 not by 0), so it is only meaningful where kappa* drops by much more than tau
 per fact. ``boundary_tolerance`` checks that on every row that asks for it: the
-closing infeasible p = p* + 1 is re-decided at the tighter tolerance (seeded
-with the last probe's W), and the row records the verdict and the certified bound.
-p* itself stays certified at p*; monotonicity carries any infeasible verdict
-at p* + 1 to every larger p.
+closing infeasible p = p* + 1 must be certified at the tighter tolerance too,
+and the row records the verdict and the certified bound. The probe right above
+the largest feasible p, the one that closes the bracket if it is infeasible, is
+decided at that tolerance from the start (a few IPM iterations more); only
+where the bracket closed elsewhere is p* + 1 decided again (seeded with the
+last probe's W). p* itself stays certified at p*; monotonicity carries any
+infeasible verdict at p* + 1 to every larger p.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from feasibility.core.certify import FEASIBLE, INFEASIBLE
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, classify
 from feasibility.core.instances import Instance
 from feasibility.core.status import CapacityStatus, FastPath, Verdict
+from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE
 from feasibility.solvers.active_set import decide
 
 
@@ -253,21 +257,26 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     and how fast, differs. ``memory``: the W that seeds the first probe solved
     (a resumed run passes the last W its journal kept, ProbeJournal.memory).
     ``boundary_tolerance``: once the bracket is closed, the certificate at
-    p_infeasible must also hold at this tighter tolerance; where the search's
-    probe there does not already show it, p_infeasible is decided again at it
-    (one solve, seeded with the last probe's W and active set). Its verdict goes
-    in the result (boundary_verdict), never into p*: infeasible says that p* does
-    not depend on the tolerance between the two, anything else that it may.
+    p_infeasible must also hold at this tighter tolerance. A probe at p where
+    p - 1 is certified feasible (the one that closes the bracket if infeasible)
+    is decided at it directly, and its verdict at the search's tolerance is what
+    the search goes on; where the bracket closed at a probe that does not show
+    it, p_infeasible is decided again at it (one solve, seeded with the last
+    probe's W and active set). The verdict at the tighter tolerance goes in the
+    result (boundary_verdict): infeasible says that p* does not depend on the
+    tolerance between the two, anything else that it may.
     ``known_boundary``: that check's probe from an interrupted run, reused.
     The result's seconds count the reused probes' own seconds too: the time
     the search took, over however many runs.
     """
     known = dict(known or {})
+    tolerance = decide_kwargs.get("tolerance", INFEASIBILITY_TOLERANCE)
     start = time.monotonic()
     p_max = full.n
     guess = min(max(guess or p_max, p_min), p_max)
     kappa: dict[int, float | None] = {}
     points: dict[int, float] = {}  # p -> kappa* of the feasible probes that bracket it
+    feasible: set[int] = set()
     probes: list[Probe] = []
     reused: list[float] = []  # seconds of the probes an interrupted run had certified
     if secant:
@@ -287,10 +296,16 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
             reused.append(known[p].seconds)
             return finish(known[p])
         instance = full.prefix(p)
+        # the probe that closes the bracket if infeasible is also the boundary
+        # check's: deciding it at the tighter tolerance now saves deciding it
+        # twice (one whole solve at d >= 96, ~15 min at d = 128)
+        closing = boundary_tolerance is not None and p - 1 in feasible
         decision = decide(instance, margin, solver,
                           active=transfer_active_set(active, instance) if reuse_active_set and stable
                           else None, fast_path=p < fast_path_failed_at,
-                          seed_memory=memory if seed_memory else None, **decide_kwargs)
+                          seed_memory=memory if seed_memory else None,
+                          **{**decide_kwargs, "tolerance": boundary_tolerance} if closing
+                          else decide_kwargs)
         if decision.fast_path == FastPath.UNDECIDED:
             fast_path_failed_at = min(fast_path_failed_at, p)
         if decision.weights is not None or decision.certificate is not None:
@@ -302,7 +317,11 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
         seed = decision.weights if decision.rounds > 0 else None
         if seed is not None:
             memory = seed
-        record = Probe(p, decision.verdict, decision.margin_lower, decision.margin_upper,
+        # the search goes on its own tolerance's verdict: where the tighter one
+        # left it undetermined, the certificate may still reach tau
+        verdict = classify(decision.margin_lower, decision.margin_upper, margin, tolerance) \
+            if closing else decision.verdict
+        record = Probe(p, verdict, decision.margin_lower, decision.margin_upper,
                        decision.solver, decision.rounds, round(decision.seconds, 3))
         if on_probe is not None:
             on_probe(record, seed)
@@ -311,6 +330,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     def finish(record: Probe) -> Verdict:
         probes.append(record)
         kappa[record.p] = record.margin_lower
+        if record.verdict == FEASIBLE:
+            feasible.add(record.p)
         estimate = kappa_estimate(record)
         if estimate is not None:
             points[record.p] = estimate

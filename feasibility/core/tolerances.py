@@ -24,8 +24,9 @@ TOLERANCE_DECAY_POWER = 3
 
 #: From this d on, every capacity row also checks that its p* does not depend on
 #: tau: p* + 1 must be certified infeasible at tau / BOUNDARY_TIGHTENING too
-#: (capacity_bisection's boundary_tolerance; one solve more where the search's
-#: certificate at p* + 1 does not already reach it). Below it the drop of kappa*
+#: (capacity_bisection's boundary_tolerance: the probe right above a feasible p
+#: is decided at it from the start; one solve more only where the bracket closed
+#: at another probe whose certificate does not reach it). Below it the drop of kappa*
 #: per fact is >= 9 tau (the measurements above) and rows skip the check.
 BOUNDARY_CHECK_FROM_D = 96
 BOUNDARY_TIGHTENING = 100
