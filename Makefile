@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bisections.py --rows $(BISECTIONS) $(BENCH_ARGS)
 	$(BIN)/python benchmarks/real_files.py
+	$(BIN)/python benchmarks/drawn_competitors.py $(BENCH_ARGS)
 
 ## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds),
 ## into results/capacity-large.csv, compared with the reference

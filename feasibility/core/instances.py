@@ -23,6 +23,7 @@ import numpy as np
 
 from feasibility.core.errors import InputError
 from feasibility.core.files import save_npz_atomic
+from feasibility.core.memory import physical_memory
 
 MODELS = ("coupled", "decoupled")
 DISTRIBUTIONS = ("gaussian", "sphere")
@@ -135,8 +136,11 @@ class Instance:
                 raise InputError(f"assignment: values must lie in [0, {m}), "
                                  f"got range [{assignment.min()}, {assignment.max()}]")
         competitors = None
-        if self.competitors is not None:
+        if isinstance(self.competitors, DrawnCompetitors):
+            competitors = self.competitors  # drawn from the generator's streams: finite
+        elif self.competitors is not None:
             competitors = _as_float_array(self.competitors, "competitors", 3)
+        if competitors is not None:
             if competitors.shape[0] != n or competitors.shape[2] != targets.shape[1]:
                 raise InputError(f"competitors: expected shape ({n}, k, {targets.shape[1]}), "
                                  f"got {competitors.shape}")
@@ -144,7 +148,7 @@ class Instance:
             raise InputError("needs at least two targets (or explicit competitors): "
                              "with one target there is nothing to separate")
         for array in (inputs, targets, assignment, competitors):
-            if array is not None:
+            if isinstance(array, np.ndarray):
                 array.setflags(write=False)
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "targets", targets)
@@ -173,6 +177,11 @@ class Instance:
     @property
     def decoupled(self) -> bool:
         return self.competitors is not None
+
+    @property
+    def draws_competitors(self) -> bool:
+        """Whether each pass draws the competitors again (DrawnCompetitors)."""
+        return isinstance(self.competitors, DrawnCompetitors)
 
     @property
     def n_slots(self) -> int:
@@ -205,7 +214,8 @@ class Instance:
         if "norms" not in self._cache:
             own = self.own_targets()
             if self.decoupled:
-                dist = np.linalg.norm(own[:, None, :] - self.competitors, axis=2)
+                dist = np.concatenate([np.linalg.norm(own[rows, None, :] - block, axis=2)
+                                       for rows, block in self.competitor_blocks()])
             else:
                 sq = np.sum(self.targets**2, axis=1)
                 gram = self.targets @ self.targets.T
@@ -231,7 +241,8 @@ class Instance:
         Z = self.inputs @ np.asarray(W, dtype=np.float64).T
         own = np.einsum("ij,ij->i", Z, self.own_targets())
         if self.decoupled:
-            return own, np.einsum("ir,ikr->ik", Z, self.competitors)
+            return own, np.concatenate([np.einsum("ir,ikr->ik", Z[rows], block)
+                                        for rows, block in self.competitor_blocks()])
         return own, Z @ self.targets.T
 
     def raw_margins(self, W: np.ndarray) -> np.ndarray:
@@ -248,10 +259,19 @@ class Instance:
         weights = np.asarray(weights, dtype=np.float64)
         U = self.own_targets() * weights.sum(axis=1)[:, None]
         if self.decoupled:
-            U -= np.einsum("ik,ikr->ir", weights, self.competitors)
+            for rows, block in self.competitor_blocks():
+                U[rows] -= np.einsum("ik,ikr->ir", weights[rows], block)
         else:
             U -= weights @ self.targets
         return U.T @ self.inputs
+
+    def competitor_blocks(self):
+        """(rows, competitors of those rows) pairs covering a decoupled instance:
+        one block where the competitors are stored, blocks of a few rows each
+        drawn in turn where they are DrawnCompetitors."""
+        if self.draws_competitors:
+            return self.competitors.blocks()
+        return [(slice(None), self.competitors)]
 
     # -- families ------------------------------------------------------------
     def prefix(self, p: int) -> "Instance":
@@ -352,6 +372,94 @@ def competitor_rows(d: int, seed: int, i: int, k: int,
                  distribution)
 
 
+#: a generated decoupled prefix stores its competitors (p (p - 1) d float64)
+#: where they take at most this fraction of physical memory, and draws them
+#: from their streams at each pass where they would take more: at d = 192
+#: (p* ~ 3,900) they would be 23 GB. Stored is faster: a pass over drawn ones
+#: costs ~4 ms a fact at p = 1,818, d = 128 (7 s against 0.3 s; the IPM makes
+#: one an iteration). On 24 GiB every committed search (d <= 128, 3.4 GB at
+#: most) stores them
+STORED_COMPETITORS_FRACTION = 0.25
+#: the rows of DrawnCompetitors drawn at a time in a pass: this many bytes
+DRAW_BLOCK_BYTES = 2**26
+
+
+@dataclass(frozen=True, eq=False)
+class DrawnCompetitors:
+    """The first k decoupled competitors of generated facts `facts`, an
+    n x k x d array in all but storage: each read draws them again from the
+    facts' own streams (``competitor_rows``), so they are the values
+    ``generate`` stores, bit for bit, in p d (not p^2 d) bytes.
+
+    A pass over all of them (Instance.scores, raw_margins, combination) draws
+    n k d normals, block by block. Indexing follows numpy where Instance uses
+    it: ``[rows, slots]`` (two integer arrays) returns those competitors as a
+    len(rows) x d array; ``[rows]`` and ``[:p, :k]`` return DrawnCompetitors;
+    ``np.asarray`` draws the whole array.
+    """
+
+    d: int
+    seed: int
+    facts: np.ndarray
+    k: int
+    distribution: str = "gaussian"
+
+    ndim = 3
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.facts), self.k, self.d)
+
+    def _rows(self, index, k: int | None = None) -> np.ndarray:
+        k = self.k if k is None else k
+        out = np.empty((len(index), k, self.d))
+        for row, i in enumerate(index):
+            out[row] = competitor_rows(self.d, self.seed, int(self.facts[i]), k,
+                                       self.distribution)
+        return out
+
+    def blocks(self):
+        """(rows, their competitors) for consecutive blocks of DRAW_BLOCK_BYTES."""
+        step = max(1, DRAW_BLOCK_BYTES // (8 * self.k * self.d))
+        for start in range(0, len(self.facts), step):
+            rows = slice(start, min(start + step, len(self.facts)))
+            yield rows, self._rows(range(rows.start, rows.stop))
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple) and len(key) == 2 and all(
+                isinstance(part, slice) for part in key):
+            rows, slots = key
+            if slots.start not in (None, 0) or slots.step not in (None, 1):
+                raise IndexError("DrawnCompetitors keep each fact's first k competitors")
+            k = len(range(self.k)[slots])
+            return DrawnCompetitors(self.d, self.seed, self.facts[rows], k, self.distribution)
+        if isinstance(key, tuple) and len(key) == 2:
+            rows, slots = (np.asarray(part, dtype=np.int64) for part in key)
+            if rows.shape != slots.shape or rows.ndim != 1:
+                raise IndexError("DrawnCompetitors[rows, slots] takes two 1-D integer arrays")
+            if len(rows) and (slots.min() < 0 or slots.max() >= self.k):
+                raise IndexError(f"competitor slot out of range [0, {self.k})")
+            out = np.empty((len(rows), self.d))
+            # each fact's stream is drawn once, up to the last slot asked of it
+            # (its first competitors do not depend on how many are drawn)
+            order = np.argsort(rows, kind="stable")
+            used, starts = np.unique(rows[order], return_index=True)
+            for row, wanted in zip(used, np.split(order, starts[1:])):
+                drawn = self._rows([row], int(slots[wanted].max()) + 1)[0]
+                out[wanted] = drawn[slots[wanted]]
+            return out
+        if np.ndim(key) == 0 and not isinstance(key, slice):
+            return self._rows([range(len(self.facts))[key]])[0]
+        return DrawnCompetitors(self.d, self.seed, self.facts[key], self.k, self.distribution)
+
+    def __len__(self) -> int:
+        return len(self.facts)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self._rows(range(len(self.facts)))
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+
 def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussian") -> Instance:
     """A random instance, reproducible bit for bit from (d, seed, distribution).
 
@@ -362,18 +470,26 @@ def generate(model: str, d: int, p: int, seed: int, distribution: str = "gaussia
     larger one with the same seed, and the coupled and decoupled models share
     their inputs and targets (common random numbers).
     """
+    return _generated(model, d, p, seed, distribution, store_competitors=True)
+
+
+def _generated(model: str, d: int, p: int, seed: int, distribution: str,
+               store_competitors: bool) -> Instance:
+    """generate's instance, its decoupled competitors stored or DrawnCompetitors."""
     check_family(model, distribution, seed)
     if int(d) < 1 or int(p) < 2:
         raise InputError(f"need d >= 1 and p >= 2, got d={d}, p={p}")
     d, p, seed = int(d), int(p), int(seed)
     X = np.empty((p, d))
     Y = np.empty((p, d))
-    C = np.empty((p, p - 1, d)) if model == "decoupled" else None
     for i in range(p):
         fact = _draw(np.random.default_rng([seed, FACT_STREAM, d, i]), (2, d), d, distribution)
         X[i], Y[i] = fact
-        if C is not None:
-            C[i] = competitor_rows(d, seed, i, p - 1, distribution)
+    C = None
+    if model == "decoupled":
+        C = DrawnCompetitors(d, seed, np.arange(p), p - 1, distribution)
+        if store_competitors:
+            C = np.asarray(C)
     return Instance(X, Y, None, C, name=f"{model}-d{d}-p{p}-seed{seed}-{distribution}")
 
 
@@ -415,9 +531,13 @@ class GeneratedFamily:
         return self.d
 
     def prefix(self, p: int) -> Instance:
+        """generate(model, d, p, seed, distribution), its decoupled competitors
+        drawn on demand where storing them would pass STORED_COMPETITORS_FRACTION
+        of physical memory."""
         if not 2 <= p <= self.p_max:
             raise InputError(f"prefix size must be in [2, {self.p_max}], got {p}")
-        return generate(self.model, self.d, p, self.seed, self.distribution)
+        stored = 8 * p * (p - 1) * self.d <= STORED_COMPETITORS_FRACTION * physical_memory()
+        return _generated(self.model, self.d, p, self.seed, self.distribution, stored)
 
 
 # -- files -----------------------------------------------------------------------
@@ -545,7 +665,7 @@ def save(instance: Instance, path: str | os.PathLike) -> Path:
     arrays = {"inputs": instance.inputs, "targets": instance.targets,
               "assignment": instance.assignment}
     if instance.competitors is not None:
-        arrays["competitors"] = instance.competitors
+        arrays["competitors"] = np.asarray(instance.competitors)
     arrays.update(text_arrays(instance))
     return save_npz_atomic(path, **arrays)
 

@@ -11,7 +11,6 @@ the loop stops as soon as the bracket decides the verdict.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from feasibility.core.certify import (
 )
 from feasibility.core.errors import InputError
 from feasibility.core.instances import Instance
+from feasibility.core.memory import physical_memory
 from feasibility.core.status import EngineStatus, FastPath, RoundStatus, Verdict, engine_status
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
 from feasibility.solvers import first_order, structured
@@ -234,11 +234,7 @@ IPM_STALL_REASONS = {
 def newton_memory_budget() -> int:
     """Bytes the IPM may give its Newton matrix: NEWTON_MEMORY_FRACTION of this
     machine's physical memory (the whole of it where that cannot be read)."""
-    try:
-        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**63
-    return int(NEWTON_MEMORY_FRACTION * physical)
+    return int(min(NEWTON_MEMORY_FRACTION * physical_memory(), 2**63))
 
 
 def newton_matrix_bytes(reduced: ReducedInstance, constraints: int) -> int:
@@ -425,7 +421,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     where it took 3-4 at d = 96). Without one, the start is the tightest
     constraints of a mirror-descent memory over all constraints where the start
     holds under MIRROR_START_FRACTION of them (solvers/first_order.py), of the
-    Hebbian memory elsewhere.
+    Hebbian memory elsewhere and where the competitors are drawn on demand.
     ``mirror_descent``: False starts from the Hebbian memory there too (the
     engine before it; benchmarks compare the two).
     """
@@ -499,7 +495,9 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     active = active & mask
     if not final(bracket):
         initial = SOLVERS[solver].initial_per_input(instance)
-        descend = mirror_descent and initial < MIRROR_START_FRACTION * mask.sum(axis=1).max()
+        # not over drawn competitors: its 600 passes would cost hours (d = 192)
+        descend = (mirror_descent and not instance.draws_competitors
+                   and initial < MIRROR_START_FRACTION * mask.sum(axis=1).max())
         seeding = _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend)
     if not final(bracket):  # a mirror-descent memory can settle it
         active |= smallest_per_row(seeding, initial, mask)

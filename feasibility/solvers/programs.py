@@ -9,6 +9,7 @@ sparse row of r_Y entries instead of a dense row of r_Y r_X.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import cvxpy as cp
@@ -28,18 +29,24 @@ def row_space_basis(A: np.ndarray, rtol: float = RANK_RTOL) -> np.ndarray | None
     """Orthonormal basis (columns) of the span of the rows of A; None if full."""
     N, d = A.shape
     if N >= d:
-        gram = np.zeros((d, d))
-        for start in range(0, N, GRAM_BLOCK_ROWS):  # bounded memory for many rows
-            block = A[start:start + GRAM_BLOCK_ROWS]
-            gram += block.T @ block
-        values, vectors = np.linalg.eigh(gram)
-        keep = values > (rtol**2) * max(values.max(), np.finfo(float).tiny)
-        if keep.all():
-            return None
-        return vectors[:, keep]
+        return _gram_basis([A], d, rtol)
     _, s, vt = np.linalg.svd(A, full_matrices=False)
     keep = s > rtol * max(s.max(), np.finfo(float).tiny)
     return vt[keep].T
+
+
+def _gram_basis(blocks, d: int, rtol: float) -> np.ndarray | None:
+    """row_space_basis from the eigenvectors of A^T A, summed over row blocks of A."""
+    gram = np.zeros((d, d))
+    for A in blocks:
+        for start in range(0, len(A), GRAM_BLOCK_ROWS):  # bounded memory for many rows
+            block = A[start:start + GRAM_BLOCK_ROWS]
+            gram += block.T @ block
+    values, vectors = np.linalg.eigh(gram)
+    keep = values > (rtol**2) * max(values.max(), np.finfo(float).tiny)
+    if keep.all():
+        return None
+    return vectors[:, keep]
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,9 +61,18 @@ class ReducedInstance:
     @classmethod
     def of(cls, instance: Instance) -> "ReducedInstance":
         basis_in = row_space_basis(instance.inputs)
-        out_rows = instance.targets if not instance.decoupled else np.concatenate(
-            [instance.targets, instance.competitors.reshape(-1, instance.d_out)])
-        basis_out = row_space_basis(out_rows)
+        if not instance.decoupled:
+            basis_out = row_space_basis(instance.targets)
+        elif instance.m + instance.n * instance.n_slots < instance.d_out:
+            basis_out = row_space_basis(np.concatenate(
+                [instance.targets, np.asarray(instance.competitors).reshape(-1, instance.d_out)]))
+        else:
+            # the span of targets and competitors, never joined into one array
+            # (the competitors may be DrawnCompetitors)
+            blocks = (block.reshape(-1, instance.d_out)
+                      for _, block in instance.competitor_blocks())
+            basis_out = _gram_basis(itertools.chain([instance.targets], blocks),
+                                    instance.d_out, RANK_RTOL)
         inputs = instance.inputs if basis_in is None else instance.inputs @ basis_in
         return cls(instance, basis_in, basis_out, inputs)
 
