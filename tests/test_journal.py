@@ -133,3 +133,33 @@ def test_a_resumed_task_reuses_its_boundary_check(tmp_path, monkeypatch):
     assert calls == [] and again["seconds"] >= solved - 1e-3   # rows round to ms
     assert {k: again[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")} == \
         {k: first[k] for k in ("p_star", "boundary_verdict", "kappa_bound_above")}
+
+
+def test_a_resumed_search_knows_where_the_fast_path_failed(tmp_path, monkeypatch):
+    """Where the fast path failed the search skips it at larger p; a resumed search
+    reads that from its journal, so it tries the fast path where the uninterrupted
+    one did and nowhere else."""
+    import feasibility.solvers.structured as structured
+    from feasibility.core.status import FastPath
+
+    monkeypatch.setattr(structured, "FAST_PATH_MIN_UNKNOWNS", 0)   # tried at d = 10
+    instance = generate("coupled", 10, 60, 3)
+    reference = bisection.capacity_bisection(instance, guess=20)
+    outcomes = [(probe.p, probe.verdict, probe.fast_path) for probe in reference.probes]
+    failed = [k for k, probe in enumerate(reference.probes)
+              if probe.fast_path == FastPath.UNDECIDED]
+    # a probe after the failures, above them, that the fast path must skip
+    last = reference.probes[-1]
+    assert len(failed) >= 2 and last.p > reference.probes[failed[-1]].p
+    assert last.fast_path == FastPath.NOT_TRIED
+
+    journal = ProbeJournal(tmp_path, ("coupled", "10", "3", "gaussian"))
+    counting_decide(monkeypatch, fail_after=len(reference.probes) - 1)
+    with pytest.raises(KeyboardInterrupt):
+        bisection.capacity_bisection(instance, guess=20, on_probe=journal.record,
+                                     known=journal.recorded()[0])
+    monkeypatch.undo()
+    monkeypatch.setattr(structured, "FAST_PATH_MIN_UNKNOWNS", 0)
+    resumed = bisection.capacity_bisection(instance, guess=20, on_probe=journal.record,
+                                           known=journal.recorded()[0])
+    assert [(probe.p, probe.verdict, probe.fast_path) for probe in resumed.probes] == outcomes

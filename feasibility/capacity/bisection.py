@@ -49,6 +49,9 @@ class Probe:
     #: a re-decision of the closing infeasible p at the boundary tolerance, not a
     #: step of the search (see capacity_bisection's boundary_tolerance)
     boundary: bool = False
+    #: what the structured fast path did here: where it was tried and failed, the
+    #: search skips it at larger p, and a resumed search must know that too
+    fast_path: FastPath = FastPath.NOT_TRIED
 
 
 @dataclass(frozen=True)
@@ -291,7 +294,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     fast_path_failed_at = math.inf
 
     def probe(p: int) -> Verdict:
-        nonlocal active, fast_path_failed_at, memory
+        nonlocal active, memory
         if p in known:
             reused.append(known[p].seconds)
             return finish(known[p])
@@ -306,8 +309,6 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                           seed_memory=memory if seed_memory else None,
                           **{**decide_kwargs, "tolerance": boundary_tolerance} if closing
                           else decide_kwargs)
-        if decision.fast_path == FastPath.UNDECIDED:
-            fast_path_failed_at = min(fast_path_failed_at, p)
         if decision.weights is not None or decision.certificate is not None:
             active = _grow(active, instance, decision)
         # a solver's W binds nearly what the next optimum binds, and its tightest
@@ -322,12 +323,16 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
         verdict = classify(decision.margin_lower, decision.margin_upper, margin, tolerance) \
             if closing else decision.verdict
         record = Probe(p, verdict, decision.margin_lower, decision.margin_upper,
-                       decision.solver, decision.rounds, round(decision.seconds, 3))
+                       decision.solver, decision.rounds, round(decision.seconds, 3),
+                       fast_path=decision.fast_path)
         if on_probe is not None:
             on_probe(record, seed)
         return finish(record)
 
     def finish(record: Probe) -> Verdict:
+        nonlocal fast_path_failed_at
+        if record.fast_path == FastPath.UNDECIDED:
+            fast_path_failed_at = min(fast_path_failed_at, record.p)
         probes.append(record)
         kappa[record.p] = record.margin_lower
         if record.verdict == FEASIBLE:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from feasibility.capacity.bisection import Probe
 from feasibility.core.files import save_npy_atomic, write_csv_atomic
-from feasibility.core.status import Verdict
+from feasibility.core.status import FastPath, Verdict
 
 PROBE_COLUMNS = [f.name for f in fields(Probe)]
 
@@ -70,6 +70,10 @@ class ProbeJournal:
             if record is None or list(record.get("key", ())) != list(self.key):
                 continue
             fields_ = {c: record[c] for c in PROBE_COLUMNS if c in record}
+            # a line written before probes carried fast_path keeps the default
+            # (not tried): the resumed search then tries the fast path again
+            if "fast_path" in fields_:
+                fields_["fast_path"] = FastPath(fields_["fast_path"])
             try:
                 found.append(Probe(**{**fields_, "verdict": Verdict(fields_["verdict"])}))
             except (ValueError, TypeError, KeyError):
@@ -107,9 +111,10 @@ def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:
         frames.append(pd.read_csv(target, dtype=str))
     for path in sorted(folder.glob("*.jsonl")):
         rows = [_parsed(line) for line in path.read_text().splitlines()]
-        # journal lines written before probes carried the flag are the search's
-        rows = [{**dict(zip(key_columns, row["key"])), "boundary": False, **row}
-                for row in rows if row]
+        # journal lines written before probes carried the flag are the search's;
+        # what the fast path did at them was not recorded (empty)
+        rows = [{**dict(zip(key_columns, row["key"])), "boundary": False, "fast_path": "",
+                 **row} for row in rows if row]
         if rows:
             frames.append(pd.DataFrame(rows)[key_columns + PROBE_COLUMNS].astype(str))
     if frames:
@@ -117,6 +122,8 @@ def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:
         # (an OUT-probes.csv gathered before probes carried the flag has no such column)
         frame["boundary"] = (frame["boundary"].fillna(str(False)) if "boundary" in frame
                              else str(False))
+        frame["fast_path"] = (frame["fast_path"].fillna("") if "fast_path" in frame
+                              else "")
         frame = frame.drop_duplicates(key_columns + ["p", "boundary"])
         write_csv_atomic(frame, target)
     shutil.rmtree(folder, ignore_errors=True)
