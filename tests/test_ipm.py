@@ -84,6 +84,35 @@ def test_min_norm_point_in_single_precision_matches_double(monkeypatch, seed):
     assert abs(single.iterations - double.iterations) <= 2
 
 
+def test_the_float32_matrix_is_released_before_the_float64_one_is_made(monkeypatch):
+    """At the switch to float64 both D x D matrices alive at once would be 16 GB at
+    d = 192; the float32 one must be gone when the float64 one is allocated."""
+    import weakref
+
+    cols = random_columns(K=300, p=25, r_out=5, r_in=6, seed=10)
+    monkeypatch.setattr(ipm, "SINGLE_PRECISION_FROM", 0)
+    single_arrays, alive_at_switch = [], []
+    real_init, real_solve = NewtonSolver.__init__, NewtonSolver.solve
+
+    def init(self, columns, c, single, workspace=None):
+        if not single:
+            alive_at_switch.append(any(ref() is not None for ref in single_arrays))
+        real_init(self, columns, c, single, workspace)
+        if single:
+            single_arrays.append(weakref.ref(self.factor.L))
+
+    def solve(self, b):
+        if self.single and len(single_arrays) >= 3:   # stall on the third iteration
+            raise RefinementStalled
+        return real_solve(self, b)
+
+    monkeypatch.setattr(NewtonSolver, "__init__", init)
+    monkeypatch.setattr(NewtonSolver, "solve", solve)
+    result = min_norm_point(cols)
+    assert result.status == "optimal" and len(single_arrays) == 3
+    assert alive_at_switch and not any(alive_at_switch)
+
+
 @pytest.mark.parametrize("K,seed", [(5, 0), (12, 1), (60, 2), (200, 3)])
 def test_min_norm_point_matches_cvxpy(K, seed):
     """Both the K-space (K <= D) and the D-space (K > D) Newton systems."""

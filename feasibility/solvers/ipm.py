@@ -359,6 +359,9 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
                     if not single:
                         raise
                     single = False  # float32 no longer suffices: the rest in float64
+                    # let the float32 factor go before the float64 matrix is made:
+                    # at d = 192 they are 5.4 and 10.9 GB
+                    solve = None
         except (la.LinAlgError, ValueError):
             status = EngineStatus.NUMERICAL_ERROR
             break
