@@ -110,6 +110,9 @@ def bad_instance_files(tmp: Path) -> dict:
                              "real numbers"),
         "overflowing values": (dict(inputs=eye * 1e200, targets=eye), "overflow"),
         "underflowing values": (dict(inputs=eye * 1e-200, targets=eye), "underflow"),
+        # a row's magnitude is its largest |entry|, not its largest entry
+        "overflowing negative values": (dict(inputs=eye * -1e200, targets=eye), "overflow"),
+        "underflowing negative values": (dict(inputs=eye * -1e-200, targets=eye), "underflow"),
     }
     for k, (name, (arrays, message)) in enumerate(shape.items()):
         cases[name] = (_npz(tmp / f"shape{k}.npz", **arrays), message)

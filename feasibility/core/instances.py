@@ -81,11 +81,16 @@ def _as_float_array(value, name: str, ndim: int) -> np.ndarray:
     # a read-only view: prefixes share memory with their family, and the
     # caller's own array is never modified
     array = array.astype(np.float64, copy=False).view()
-    if not np.all(np.isfinite(array)):
+    # reductions only, no temporary the size of the array (decoupled competitors
+    # are p^2 d floats): a sum is finite unless some entry is not, or it
+    # overflowed, and only then is each entry checked
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum()
+    if not np.isfinite(total) and not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))[0]
         raise InputError(f"{name}: contains NaN or infinite values "
                          f"(first at index {tuple(int(k) for k in bad)})")
-    peak = np.abs(array).max(axis=-1)
+    peak = np.maximum(array.max(axis=-1), -array.min(axis=-1))
     if peak.max() > MAX_MAGNITUDE:
         raise InputError(f"{name}: values of magnitude {peak.max():.3g} > {MAX_MAGNITUDE:g} "
                          f"would overflow; rescale (verdicts do not depend on scale)")
