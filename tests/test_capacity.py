@@ -85,12 +85,16 @@ def test_capacity_guess_sits_between_the_asymptote_and_twice_it():
 def test_decoupled_guess_sits_nearer_the_measured_decoupled_capacity():
     """Only the number of probes depends on the guess; a guess above p* costs
     probes that give the secant nothing. The committed medians say where each
-    model's p* sits: the decoupled guess must be nearer its own."""
+    model's p* sits: the decoupled guess must be nearer its own. A median needs
+    seeds: p* spreads 2.7% over 3 seeds at d = 128, more than the 2% between
+    the models, so only d with at least 4 decoupled seeds count."""
     import pandas as pd
     root = Path(__file__).resolve().parents[1] / "results" / "reference"
     rows = pd.concat([pd.read_csv(root / name) for name in
                       ("capacity.csv", "capacity-large.csv", "capacity-xl.csv")])
-    medians = rows[rows.d >= 24].groupby(["model", "d"]).p_star.median()
+    by = rows[rows.d >= 24].groupby(["model", "d"]).p_star
+    medians = by.median()[by.size() >= 4]
+    assert len(medians["decoupled"]) >= 4
     for d, p_c in medians["decoupled"].items():
         own, coupled = capacity_guess(d, "decoupled"), capacity_guess(d)
         assert own < coupled

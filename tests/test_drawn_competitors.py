@@ -19,7 +19,7 @@ def drawing(monkeypatch):
     """Every decoupled prefix drawn, three or four facts to a block, so that
     passes cross block boundaries."""
     monkeypatch.setattr(instances, "STORED_COMPETITORS_FRACTION", 0)
-    monkeypatch.setattr(instances, "DRAW_BLOCK_BYTES", 8 * 11 * 5 * 3)
+    monkeypatch.setattr(instances, "COMPETITOR_BLOCK_BYTES", 8 * 11 * 5 * 3)
 
 
 def pair(d=5, p=12, seed=3, distribution="gaussian"):
@@ -38,7 +38,7 @@ def test_drawn_competitors_are_the_stored_ones(drawing, distribution):
     assert np.array_equal(drawn.competitors[-1], stored.competitors[-1])
 
 
-def test_every_pass_over_drawn_competitors_matches_the_stored_one(drawing):
+def test_every_pass_over_drawn_competitors_matches_the_stored_one(drawing, monkeypatch):
     drawn, stored = pair()
     rng = np.random.default_rng(0)
     W = rng.standard_normal((5, 5))
@@ -55,6 +55,13 @@ def test_every_pass_over_drawn_competitors_matches_the_stored_one(drawing):
     assert np.array_equal(drawn.competitors[rows, slots], stored.competitors[rows, slots])
     with pytest.raises(IndexError):
         drawn.competitors[np.array([0]), np.array([11])]
+    # passes in one block give the same numbers as passes in blocks of 3 facts
+    with monkeypatch.context() as patch:
+        patch.setattr(instances, "COMPETITOR_BLOCK_BYTES", 2**26)
+        whole = generate("decoupled", 5, 12, 3)
+        assert np.array_equal(whole.constraint_norms(), drawn.constraint_norms())
+        assert np.array_equal(whole.raw_margins(W), drawn.raw_margins(W))
+        assert np.array_equal(whole.combination(weights), drawn.combination(weights))
 
 
 def test_selections_of_drawn_facts_match_the_stored_ones(drawing):

@@ -273,12 +273,16 @@ class Instance:
         return U.T @ self.inputs
 
     def competitor_blocks(self):
-        """(rows, competitors of those rows) pairs covering a decoupled instance:
-        one block where the competitors are stored, blocks of a few rows each
-        drawn in turn where they are DrawnCompetitors."""
+        """(rows, competitors of those rows) pairs covering a decoupled instance,
+        COMPETITOR_BLOCK_BYTES at a time: views where the competitors are stored
+        (so that no pass makes a temporary their size: at d = 96, p = 1,110 the
+        norms' differences did, 0.9 GB), drawn in turn where they are
+        DrawnCompetitors."""
         if self.draws_competitors:
             return self.competitors.blocks()
-        return [(slice(None), self.competitors)]
+        step = _block_rows(self.competitors.shape[1], self.d_out)
+        return ((slice(start, start + step), self.competitors[start:start + step])
+                for start in range(0, self.n, step))
 
     # -- families ------------------------------------------------------------
     def prefix(self, p: int) -> "Instance":
@@ -387,8 +391,13 @@ def competitor_rows(d: int, seed: int, i: int, k: int,
 #: one an iteration). On 24 GiB every committed search (d <= 128, 3.4 GB at
 #: most) stores them
 STORED_COMPETITORS_FRACTION = 0.25
-#: the rows of DrawnCompetitors drawn at a time in a pass: this many bytes
-DRAW_BLOCK_BYTES = 2**26
+#: a pass over decoupled competitors takes this many bytes of them at a time
+COMPETITOR_BLOCK_BYTES = 2**26
+
+
+def _block_rows(k: int, d: int) -> int:
+    """Facts per block of a pass over k competitors of dimension d each."""
+    return max(1, COMPETITOR_BLOCK_BYTES // (8 * k * d))
 
 
 @dataclass(frozen=True, eq=False)
@@ -437,8 +446,8 @@ class DrawnCompetitors:
         return out
 
     def blocks(self):
-        """(rows, their competitors) for consecutive blocks of DRAW_BLOCK_BYTES."""
-        step = max(1, DRAW_BLOCK_BYTES // (8 * self.k * self.d))
+        """(rows, their competitors) for consecutive blocks of COMPETITOR_BLOCK_BYTES."""
+        step = _block_rows(self.k, self.d)
         threads = _blas_threads()
         for start in range(0, len(self.facts), step):
             rows = slice(start, min(start + step, len(self.facts)))
