@@ -233,8 +233,8 @@ IPM_STALL_REASONS = {
 
 def newton_memory_budget() -> int:
     """Bytes the IPM may give its Newton matrix: NEWTON_MEMORY_FRACTION of this
-    machine's physical memory (the whole of it where that cannot be read)."""
-    return int(min(NEWTON_MEMORY_FRACTION * physical_memory(), 2**63))
+    machine's physical memory (no limit where that cannot be read)."""
+    return int(NEWTON_MEMORY_FRACTION * physical_memory())
 
 
 def newton_matrix_bytes(reduced: ReducedInstance, constraints: int) -> int:
