@@ -143,7 +143,7 @@ class Instance:
                 raise InputError(f"assignment: values must lie in [0, {m}), "
                                  f"got range [{assignment.min()}, {assignment.max()}]")
         competitors = None
-        if isinstance(self.competitors, DrawnCompetitors):
+        if self.draws_competitors:
             competitors = self.competitors  # drawn from the generator's streams: finite
         elif self.competitors is not None:
             competitors = _as_float_array(self.competitors, "competitors", 3)
@@ -280,9 +280,8 @@ class Instance:
         DrawnCompetitors."""
         if self.draws_competitors:
             return self.competitors.blocks()
-        step = _block_rows(self.competitors.shape[1], self.d_out)
-        return ((slice(start, start + step), self.competitors[start:start + step])
-                for start in range(0, self.n, step))
+        return ((rows, self.competitors[rows])
+                for rows in _row_blocks(self.n, self.competitors.shape[1], self.d_out))
 
     # -- families ------------------------------------------------------------
     def prefix(self, p: int) -> "Instance":
@@ -395,9 +394,11 @@ STORED_COMPETITORS_FRACTION = 0.25
 COMPETITOR_BLOCK_BYTES = 2**26
 
 
-def _block_rows(k: int, d: int) -> int:
-    """Facts per block of a pass over k competitors of dimension d each."""
-    return max(1, COMPETITOR_BLOCK_BYTES // (8 * k * d))
+def _row_blocks(n: int, k: int, d: int):
+    """Slices of consecutive facts, COMPETITOR_BLOCK_BYTES of their k
+    competitors of dimension d at a time, covering n facts."""
+    step = max(1, COMPETITOR_BLOCK_BYTES // (8 * k * d))
+    return (slice(start, min(start + step, n)) for start in range(0, n, step))
 
 
 @dataclass(frozen=True, eq=False)
@@ -447,10 +448,8 @@ class DrawnCompetitors:
 
     def blocks(self):
         """(rows, their competitors) for consecutive blocks of COMPETITOR_BLOCK_BYTES."""
-        step = _block_rows(self.k, self.d)
         threads = _blas_threads()
-        for start in range(0, len(self.facts), step):
-            rows = slice(start, min(start + step, len(self.facts)))
+        for rows in _row_blocks(len(self.facts), self.k, self.d):
             yield rows, self._rows(range(rows.start, rows.stop), threads=threads)
 
     def __getitem__(self, key):
