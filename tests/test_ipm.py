@@ -113,6 +113,30 @@ def test_the_float32_matrix_is_released_before_the_float64_one_is_made(monkeypat
     assert alive_at_switch and not any(alive_at_switch)
 
 
+def test_a_scratch_buffer_is_released_before_its_replacement_is_made(monkeypatch):
+    """The float32 assembly buffers (the "outer" product is 1.4 GB at d = 192)
+    must be gone when their float64 replacements are allocated."""
+    import weakref
+
+    cols = random_columns(K=300, p=25, r_out=5, r_in=6, seed=10)
+    cols.weighted_outer(np.ones(300), dtype=np.float32)
+    single = {array.shape: weakref.ref(array) for name, array in cols._buffers.items()
+              if name in ("outer", "packed_blocks")}
+    assert len(single) == 2 and all(ref().dtype == np.float32 for ref in single.values())
+    predecessor_alive, real_empty = {}, np.empty
+
+    def empty(shape, dtype=float, *args, **kwargs):
+        if tuple(np.atleast_1d(shape)) in single and np.dtype(dtype) == np.float64:
+            predecessor_alive[tuple(shape)] = single[tuple(shape)]() is not None
+        return real_empty(shape, dtype, *args, **kwargs)
+
+    monkeypatch.setattr(np, "empty", empty)
+    H = cols.weighted_outer(np.ones(300), dtype=np.float64)
+    monkeypatch.undo()
+    assert H.dtype == np.float64
+    assert predecessor_alive == {shape: False for shape in single}
+
+
 @pytest.mark.parametrize("K,seed", [(5, 0), (12, 1), (60, 2), (200, 3)])
 def test_min_norm_point_matches_cvxpy(K, seed):
     """Both the K-space (K <= D) and the D-space (K > D) Newton systems."""

@@ -147,10 +147,16 @@ class KroneckerColumns:
         return B
 
     def _buffer(self, name: str, shape: tuple, dtype) -> np.ndarray:
-        """A named scratch array kept across calls (see input_blocks)."""
+        """A named scratch array kept across calls (see input_blocks).
+
+        One of another shape or dtype is released before its replacement is
+        allocated: at the switch to float64 the float32 "outer" product is 1.4 GB
+        at d = 192, and both alive at once would add it to the peak.
+        """
         buffers = self.__dict__.setdefault("_buffers", {})
         array = buffers.get(name)
         if array is None or array.shape != shape or array.dtype != np.dtype(dtype):
+            array = buffers[name] = None
             array = buffers[name] = np.empty(shape, dtype=dtype)
         return array
 
