@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import feasibility.capacity.batch as batch
 import feasibility.capacity.bisection as bisection
 from feasibility import generate
 from feasibility.capacity.batch import CapacityTask, run_capacity_grid, run_capacity_task
@@ -163,3 +164,40 @@ def test_a_resumed_search_knows_where_the_fast_path_failed(tmp_path, monkeypatch
     resumed = bisection.capacity_bisection(instance, guess=20, on_probe=journal.record,
                                            known=journal.recorded()[0])
     assert [(probe.p, probe.verdict, probe.fast_path) for probe in resumed.probes] == outcomes
+
+
+def test_a_running_grid_reports_each_probe_as_it_is_solved(tmp_path, monkeypatch, capsys):
+    """A seed at d = 128 takes hours: each solved probe gets a line on stderr, none
+    for probes reused from the journal on resume, none with quiet."""
+    out = tmp_path / "capacity.csv"
+    tasks = [CapacityTask("coupled", 8, 3)]
+    monkeypatch.setattr(batch, "REPORTED_PROBE_SECONDS", 0.0)  # d = 8 probes are fast
+    calls = counting_decide(monkeypatch, fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_capacity_grid(tasks, out, executor="serial")
+    reported = [line for line in capsys.readouterr().err.splitlines() if "probe p=" in line]
+    assert len(reported) == 2
+    for line, p in zip(reported, calls):
+        assert line.strip().startswith(f"coupled d=8 seed=3: probe p={p} ")
+        assert "feasible" in line and "round" in line
+
+    monkeypatch.undo()
+    monkeypatch.setattr(batch, "REPORTED_PROBE_SECONDS", 0.0)
+    calls = counting_decide(monkeypatch)
+    run_capacity_grid(tasks, out, executor="serial")
+    reported = [line for line in capsys.readouterr().err.splitlines() if "probe p=" in line]
+    probes = pd.read_csv(probes_path(out))
+    assert len(probes) == 2 + len(reported) and len(reported) == len(calls) > 0
+    assert [int(line.split("probe p=")[1].split()[0]) for line in reported] == calls
+    # what each line says is what the probes table records
+    solved = probes.set_index("p").loc[calls]
+    for line, (_, probe) in zip(reported, solved.iterrows()):
+        assert f" {probe.verdict} (" in line and f"{probe.margin_upper:.3e}" in line
+
+    quiet = tmp_path / "quiet.csv"
+    run_capacity_grid(tasks, quiet, executor="serial", quiet=True)
+    assert "probe p=" not in capsys.readouterr().err
+    # fast probes are left to the row's own line
+    monkeypatch.setattr(batch, "REPORTED_PROBE_SECONDS", 60.0)
+    run_capacity_grid(tasks, tmp_path / "fast.csv", executor="serial")
+    assert "probe p=" not in capsys.readouterr().err

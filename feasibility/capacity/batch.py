@@ -97,6 +97,12 @@ def capacity_tasks(models, dims, seeds: int, seed0: int = 0,
             for model in models for d in dims for s in range(seeds)]
 
 
+#: a solved probe that took this long gets a progress line of its own: at d = 128
+#: a seed's row comes after hours, while at d <= 32 a line per probe would bury
+#: the rows (a probe there takes well under a second)
+REPORTED_PROBE_SECONDS = 5.0
+
+
 def p_max_for(d: int) -> int:
     """Facts drawn per seed: well above the guess; a seed reaching it is
     reported as status at_least_p_max, never truncated silently."""
@@ -104,21 +110,35 @@ def p_max_for(d: int) -> int:
 
 
 def run_capacity_task(task: CapacityTask, solver: str | None = None,
-                      journal: str | None = None, **search) -> dict:
+                      journal: str | None = None, progress: bool = False, **search) -> dict:
     """One per-seed bisection; with a `journal` folder, its probes are recorded
     there as they finish and a rerun after an interruption reuses them.
+    ``progress``: a line on stderr for each probe solved in REPORTED_PROBE_SECONDS
+    or more (a seed at d = 128 takes hours, its row comes only at the end).
     ``search``: options of capacity_bisection and decide (benchmarks/bisections.py
     runs the plain search with secant=False, seed_memory=False, mirror_descent=False)."""
     p_max = p_max_for(task.d)
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
-    record = ProbeJournal(journal, task.key) if journal is not None else None
+    journal_ = ProbeJournal(journal, task.key) if journal is not None else None
+
+    def record(probe, weights):
+        if journal_ is not None:
+            journal_.record(probe, weights)
+        if progress and probe.seconds >= REPORTED_PROBE_SECONDS:
+            # a worker's line: start it afresh where the parent draws a bar, and
+            # write it whole, so that workers' lines do not interleave
+            start = "\r\x1b[K" if Progress.interactive(sys.stderr) else ""
+            sys.stderr.write(f"{start}  {task.model} d={task.d} seed={task.seed}: "
+                             f"{probe.describe()}\n")
+            sys.stderr.flush()
+
     tolerance = capacity_tolerance(task.d)
     search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
-    known, known_boundary = record.recorded() if record else (None, None)
+    known, known_boundary = journal_.recorded() if journal_ else (None, None)
     result = capacity_bisection(full, guess=capacity_guess(task.d, task.model), solver=solver,
                                 known=known, known_boundary=known_boundary,
-                                memory=record.memory() if record else None,
-                                on_probe=record.record if record else None,
+                                memory=journal_.memory() if journal_ else None,
+                                on_probe=record if journal_ or progress else None,
                                 tolerance=tolerance, **search)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
@@ -355,13 +375,14 @@ class Progress:
         self.total, self.done, self.quiet = total, done, quiet
         self.stream = sys.stderr if stream is None else stream
         self.start, self.new = time.monotonic(), 0
-        self.mode = "off" if quiet else ("bar" if self._terminal(self.stream) else "lines")
+        self.mode = "off" if quiet else ("bar" if self.interactive(self.stream) else "lines")
         self._drawn = False
         if self.mode == "bar" and self.done < self.total:
             self._draw("")
 
     @staticmethod
-    def _terminal(stream) -> bool:
+    def interactive(stream) -> bool:
+        """Whether the bar is drawn on `stream`: a terminal, outside CI."""
         if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
             return False
         try:
@@ -463,7 +484,8 @@ def run_capacity_grid(tasks: list[CapacityTask], out: Path, **kwargs) -> pd.Data
     runs (an interrupted task resumes with its probes), then gathered into
     OUT-probes.csv, one row per certified probe."""
     key_columns = ["model", "d", "seed", "distribution"]
-    function = functools.partial(run_capacity_task, journal=str(journal_folder(out)))
+    function = functools.partial(run_capacity_task, journal=str(journal_folder(out)),
+                                 progress=not kwargs.get("quiet", False))
     # folded under the lock: a second run on `out` cannot be writing journals then
     return run_tasks(tasks, out, CAPACITY_COLUMNS, key_columns, function,
                      label=lambda r: f"{r['model']} d={r['d']} seed={r['seed']} "

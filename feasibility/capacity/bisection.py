@@ -53,6 +53,17 @@ class Probe:
     #: search skips it at larger p, and a resumed search must know that too
     fast_path: FastPath = FastPath.NOT_TRIED
 
+    def describe(self) -> str:
+        """One line for a log: p, verdict, the certified bracket on kappa*, cost."""
+        what = "boundary check" if self.boundary else "probe"
+        bounds = ", ".join(f"{name} {value:.3e}" for name, value in
+                           (("kappa* >=", self.margin_lower), ("<=", self.margin_upper))
+                           if value is not None)
+        rounds = f"{self.rounds} round{'s' if self.rounds != 1 else ''}"
+        return (f"{what} p={self.p} {self.verdict}"
+                + (f" ({bounds})" if bounds else "")
+                + f", {self.solver}, {rounds}, {self.seconds:.1f}s")
+
 
 @dataclass(frozen=True)
 class CapacityResult:
