@@ -119,11 +119,11 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     runs the plain search with secant=False, seed_memory=False, mirror_descent=False)."""
     p_max = p_max_for(task.d)
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
-    journal_ = ProbeJournal(journal, task.key) if journal is not None else None
+    probe_journal = ProbeJournal(journal, task.key) if journal is not None else None
 
-    def record(probe, weights):
-        if journal_ is not None:
-            journal_.record(probe, weights)
+    def on_probe(probe, weights):
+        if probe_journal is not None:
+            probe_journal.record(probe, weights)
         if progress and probe.seconds >= REPORTED_PROBE_SECONDS:
             # a worker's line: start it afresh where the parent draws a bar, and
             # write it whole, so that workers' lines do not interleave
@@ -134,11 +134,11 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
 
     tolerance = capacity_tolerance(task.d)
     search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
-    known, known_boundary = journal_.recorded() if journal_ else (None, None)
+    known, known_boundary = probe_journal.recorded() if probe_journal else (None, None)
     result = capacity_bisection(full, guess=capacity_guess(task.d, task.model), solver=solver,
                                 known=known, known_boundary=known_boundary,
-                                memory=journal_.memory() if journal_ else None,
-                                on_probe=record if journal_ or progress else None,
+                                memory=probe_journal.memory() if probe_journal else None,
+                                on_probe=on_probe if probe_journal or progress else None,
                                 tolerance=tolerance, **search)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
