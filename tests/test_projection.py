@@ -119,3 +119,37 @@ def test_cli_dims_needs_a_file(tmp_path, capsys):
     code = main(["capacity", "--dims", "4", "--out", str(tmp_path / "x.csv")])
     err = capsys.readouterr().err
     assert code == 2 and "--dims" in err and "--file" in err and len(err.splitlines()) == 1
+
+
+def test_file_and_dims_runs_report_each_probe_as_it_is_solved(tmp_path, capsys, monkeypatch,
+                                                              gaussian_files):
+    """Like a Gaussian grid's (test_journal), a file's slow probes get a line each,
+    named by file, d, ordering and part (the file's facts or their surrogate)."""
+    from feasibility.capacity import batch
+
+    monkeypatch.setattr(batch, "REPORTED_PROBE_SECONDS", 0.0)  # these probes are fast
+    path = tmp_path / "facts.npz"
+    save(embedding_like(24, 10, answers=4, seed=4), path)
+
+    def probe_lines(*options):
+        out = tmp_path / f"run{len(list(tmp_path.glob('run*.csv')))}.csv"
+        code = main(["capacity", "--file", str(path), *options, "--executor", "serial",
+                     "--out", str(out)])
+        assert code == 0
+        return pd.read_csv(out), [line.strip() for line in capsys.readouterr().err.splitlines()
+                                  if ": probe p=" in line]
+
+    rows, lines = probe_lines("--shuffles", "1")
+    for _, row in rows.iterrows():
+        mine = [line for line in lines if line.startswith(f"facts.npz shuffle {row.shuffle}: ")]
+        assert len(mine) == row.solves > 0
+    assert len(lines) == rows.solves.sum()
+
+    rows, lines = probe_lines("--dims", "8")
+    file_part = [line for line in lines if line.startswith("facts.npz d=8 shuffle 0: ")]
+    surrogate = [line for line in lines if line.startswith("facts.npz d=8 shuffle 0 surrogate: ")]
+    assert len(file_part) == rows.solves[0] > 0 and surrogate
+    assert len(file_part) + len(surrogate) == len(lines)
+
+    assert probe_lines("--shuffles", "1", "--quiet")[1] == []
+    assert probe_lines("--dims", "8", "--quiet")[1] == []

@@ -120,38 +120,52 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     p_max = p_max_for(task.d)
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
     probe_journal = ProbeJournal(journal, task.key) if journal is not None else None
-
-    def on_probe(probe, weights):
-        if probe_journal is not None:
-            probe_journal.record(probe, weights)
-        if progress and probe.seconds >= REPORTED_PROBE_SECONDS:
-            # a worker's line: start it afresh where the parent draws a bar, and
-            # write it whole, so that workers' lines do not interleave
-            start = "\r\x1b[K" if Progress.interactive(sys.stderr) else ""
-            sys.stderr.write(f"{start}  {task.model} d={task.d} seed={task.seed}: "
-                             f"{probe.describe()}\n")
-            sys.stderr.flush()
-
     tolerance = capacity_tolerance(task.d)
     search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
     known, known_boundary = probe_journal.recorded() if probe_journal else (None, None)
+    on_probe = probe_reporter(f"{task.model} d={task.d} seed={task.seed}", probe_journal,
+                              progress)
     result = capacity_bisection(full, guess=capacity_guess(task.d, task.model), solver=solver,
                                 known=known, known_boundary=known_boundary,
                                 memory=probe_journal.memory() if probe_journal else None,
-                                on_probe=on_probe if probe_journal or progress else None,
+                                on_probe=on_probe,
                                 tolerance=tolerance, **search)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
             "solver": solver or "default", "tolerance": tolerance}
 
 
-def run_file_task(task: FileTask, solver: str | None = None) -> dict:
+def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bool = False):
+    """capacity_bisection's ``on_probe``: each probe solved goes to the `journal`,
+    and with `progress` those that took REPORTED_PROBE_SECONDS or more get a line
+    on stderr, after `label`. None where neither is asked for."""
+    if journal is None and not progress:
+        return None
+
+    def on_probe(probe, weights):
+        if journal is not None:
+            journal.record(probe, weights)
+        if progress and probe.seconds >= REPORTED_PROBE_SECONDS:
+            # a worker's line: start it afresh where the parent draws a bar, and
+            # write it whole, so that workers' lines do not interleave
+            start = "\r\x1b[K" if Progress.interactive(sys.stderr) else ""
+            sys.stderr.write(f"{start}  {label}: {probe.describe()}\n")
+            sys.stderr.flush()
+
+    return on_probe
+
+
+def run_file_task(task: FileTask, solver: str | None = None, progress: bool = False) -> dict:
+    """Prefix capacity of a file's facts in one ordering; ``progress`` as in
+    run_capacity_task."""
     instance = load(task.path)
     ordered = instance.permuted(file_order(instance.n, task.shuffle))
     # shorter prefixes share one answer: nothing to separate, trivially stored
 
     result = capacity_bisection(ordered, guess=instance.n,
-                                p_min=first_contested_prefix(ordered), solver=solver)
+                                p_min=first_contested_prefix(ordered), solver=solver,
+                                on_probe=probe_reporter(f"{task.key[0]} shuffle {task.shuffle}",
+                                                        progress=progress))
     return {"file": Path(task.path).name, "n_facts": instance.n, "shuffle": task.shuffle,
             **result.row(), "solver": solver or "default"}
 
@@ -496,7 +510,8 @@ def run_capacity_grid(tasks: list[CapacityTask], out: Path, **kwargs) -> pd.Data
 def run_file_capacity(path, shuffles: int, out: Path, **kwargs) -> pd.DataFrame:
     load(path)  # validate before any work
     tasks = [FileTask(str(path), k) for k in range(shuffles + 1)]
-    return run_tasks(tasks, out, FILE_COLUMNS, ["file", "shuffle"], run_file_task,
+    function = functools.partial(run_file_task, progress=not kwargs.get("quiet", False))
+    return run_tasks(tasks, out, FILE_COLUMNS, ["file", "shuffle"], function,
                      label=lambda r: f"shuffle {r['shuffle']} p*={r['p_star']}", **kwargs)
 
 

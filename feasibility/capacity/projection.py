@@ -31,6 +31,7 @@ Gaussian p_c is a scale, not a like-for-like null: it has one target per fact.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,23 +150,29 @@ def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
     return Instance(inputs, targets, instance.assignment, None, name=f"{instance.name}-random")
 
 
-def _prefix_capacity(ordered: Instance, d: int, solver):
+def _prefix_capacity(ordered: Instance, d: int, solver, on_probe=None):
     p_min = first_contested_prefix(ordered)
     guess = min(ordered.n, max(capacity_guess(d), p_min))
-    return capacity_bisection(ordered, guess=guess, p_min=p_min, solver=solver)
+    return capacity_bisection(ordered, guess=guess, p_min=p_min, solver=solver,
+                              on_probe=on_probe)
 
 
-def run_dim_task(task: DimTask, solver: str | None = None) -> dict:
+def run_dim_task(task: DimTask, solver: str | None = None, progress: bool = False) -> dict:
     """Prefix capacity of the file projected to d components, in one ordering,
-    and of its Gaussian surrogate (seed = the ordering's number) in the same order."""
+    and of its Gaussian surrogate (seed = the ordering's number) in the same order.
+    ``progress``: a line on stderr for each slow probe (batch.probe_reporter)."""
 
     instance = load(task.path)
     projection = Projection.fit(instance)
     projected = projection.apply(instance, task.d)
     order = file_order(instance.n, task.shuffle)
-    result = _prefix_capacity(projected.permuted(order), task.d, solver)
+    label = f"{task.key[0]} d={task.d} shuffle {task.shuffle}"
+    result = _prefix_capacity(projected.permuted(order), task.d, solver,
+                              batch.probe_reporter(label, progress=progress))
     random = surrogate(projected, projected.d_in, projected.d_out, task.shuffle)
-    random_result = _prefix_capacity(random.permuted(order), task.d, solver)
+    random_result = _prefix_capacity(random.permuted(order), task.d, solver,
+                                     batch.probe_reporter(f"{label} surrogate",
+                                                          progress=progress))
     energy, variance = projection.kept(task.d)
     return {"file": Path(task.path).name, "d": task.d, "d_in": projected.d_in,
             "d_out": projected.d_out, "input_energy": round(energy, 6),
@@ -270,7 +277,8 @@ def run_dims_capacity(path, dims, shuffles: int, out: Path, solver=None, jobs=No
     if shuffles < 0:
         raise InputError(f"--shuffles must be >= 0, got {shuffles}")
     tasks = [DimTask(str(path), d, k) for d in dims for k in range(shuffles + 1)]
-    frame = batch.run_tasks(tasks, out, DIMS_COLUMNS, ["file", "d", "shuffle"], run_dim_task,
+    function = functools.partial(run_dim_task, progress=not quiet)
+    frame = batch.run_tasks(tasks, out, DIMS_COLUMNS, ["file", "d", "shuffle"], function,
                             solver=solver, jobs=jobs, executor=executor, quiet=quiet,
                             label=lambda r: f"d={r['d']} shuffle {r['shuffle']} "
                                             f"p*={r['p_star']} ({r['seconds']:.1f}s)")
