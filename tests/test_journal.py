@@ -7,8 +7,14 @@ import pytest
 
 import feasibility.capacity.batch as batch
 import feasibility.capacity.bisection as bisection
-from feasibility import generate
-from feasibility.capacity.batch import CapacityTask, run_capacity_grid, run_capacity_task
+from feasibility import generate, save
+from feasibility.capacity.batch import (
+    FILE_COLUMNS,
+    CapacityTask,
+    run_capacity_grid,
+    run_capacity_task,
+    run_file_capacity,
+)
 from feasibility.capacity.journal import ProbeJournal, journal_folder, probes_path
 
 FULL = dict(model="coupled", d=8, p=45, seed=3)
@@ -201,3 +207,32 @@ def test_a_running_grid_reports_each_probe_as_it_is_solved(tmp_path, monkeypatch
     monkeypatch.setattr(batch, "REPORTED_PROBE_SECONDS", 60.0)
     run_capacity_grid(tasks, tmp_path / "fast.csv", executor="serial")
     assert "probe p=" not in capsys.readouterr().err
+
+
+def test_an_interrupted_file_run_resumes_with_its_probes(tmp_path, monkeypatch):
+    """A user's file is journaled like a Gaussian grid: a run interrupted after two
+    solves, run again, repeats none of them and ends with the rows and the probes
+    table of an uninterrupted run."""
+    path = tmp_path / "facts.npz"
+    save(full(), path)
+    reference_out = tmp_path / "reference.csv"
+    reference = run_file_capacity(path, 1, reference_out, executor="serial", quiet=True)
+    assert reference.solves.sum() >= 6 and set(reference.status) == {"exact"}
+
+    out = tmp_path / "facts.csv"
+    counting_decide(monkeypatch, fail_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_file_capacity(path, 1, out, executor="serial", quiet=True)
+    assert len(list(journal_folder(out).glob("*.jsonl"))) == 1
+    monkeypatch.undo()
+    calls = counting_decide(monkeypatch)
+    rows = run_file_capacity(path, 1, out, executor="serial", quiet=True)
+    assert len(calls) == reference.solves.sum() - 2
+    settled = [column for column in FILE_COLUMNS if column != "seconds"]
+    pd.testing.assert_frame_equal(rows[settled], reference[settled])
+
+    def probes(of):
+        table = pd.read_csv(probes_path(of))
+        return sorted(zip(table.file_sha256, table.shuffle, table.p, table.verdict))
+
+    assert probes(out) == probes(reference_out) and not journal_folder(out).exists()

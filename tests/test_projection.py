@@ -153,3 +153,59 @@ def test_file_and_dims_runs_report_each_probe_as_it_is_solved(tmp_path, capsys, 
 
     assert probe_lines("--shuffles", "1", "--quiet")[1] == []
     assert probe_lines("--dims", "8", "--quiet")[1] == []
+
+
+def test_a_finished_dims_run_is_extended_with_its_rows_reused(tmp_path, capsys, gaussian_files,
+                                                              monkeypatch):
+    """A finished --dims file (Gaussian columns filled in) is read back by a run that
+    adds a d: the row it has is kept as it was, only the new d is solved, and every
+    probe solved is in OUT-probes.csv under its part (or, for the Gaussian p_c that
+    d = 3 needs, in OUT-gaussian-probes.csv)."""
+    import feasibility.capacity.bisection as bisection
+
+    path = tmp_path / "facts.npz"
+    save(embedding_like(24, 10, answers=4, seed=4), path)
+    out = tmp_path / "dims.csv"
+    options = ["--executor", "serial", "--quiet", "--out", str(out)]
+    assert main(["capacity", "--file", str(path), "--dims", "8", *options]) == 0
+    first = pd.read_csv(out)
+    solved, real = [], bisection.decide
+
+    def decide(instance, *args, **kwargs):
+        solved.append(instance.n)
+        return real(instance, *args, **kwargs)
+
+    monkeypatch.setattr(bisection, "decide", decide)
+    assert main(["capacity", "--file", str(path), "--dims", "3,8", *options]) == 0
+    capsys.readouterr()
+    rows = pd.read_csv(out)
+    assert list(rows.d) == [3, 8]
+    pd.testing.assert_frame_equal(rows[rows.d == 8].reset_index(drop=True), first)
+    probes = pd.read_csv(out.with_name("dims-probes.csv"))
+    assert set(probes.part) == {"file", "surrogate"}
+    gaussian = pd.read_csv(out.with_name("dims-gaussian-probes.csv"))
+    assert len(probes[probes.d == 3]) + len(gaussian) == len(solved)
+    for _, row in rows.iterrows():
+        assert (probes.query("d == @row.d and part == 'file'").shape[0] == row.solves)
+
+
+def test_a_changed_file_is_not_answered_with_the_old_files_rows(tmp_path, capsys,
+                                                                 gaussian_files):
+    """Rows and journals are named by the file's content, not only its name: a
+    rerun on the same --out after the file changed is refused in one line, and
+    the rows already written are left as they were."""
+    path = tmp_path / "facts.npz"
+    for options in (["--shuffles", "1"], ["--dims", "8"]):
+        save(embedding_like(24, 10, answers=4, seed=4), path)
+        out = tmp_path / f"run{len(options[0])}.csv"
+        command = ["capacity", "--file", str(path), *options, "--executor", "serial",
+                   "--quiet", "--out", str(out)]
+        assert main(command) == 0
+        written = out.read_bytes()
+        assert main(command) == 0 and out.read_bytes() == written    # same file: all reused
+        capsys.readouterr()
+        save(embedding_like(24, 10, answers=4, seed=5), path)
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "another facts.npz" in err
+        assert out.read_bytes() == written

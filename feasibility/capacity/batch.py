@@ -1,6 +1,8 @@
 """Grids of capacity runs: tasks, executors, resumable CSV output, summaries.
 
-One task = one (model, d, seed) bisection, or one ordering of a user's file.
+One task = one (model, d, seed) bisection, or one ordering of a user's file
+(whose rows carry the file's content digest: a rerun after the file changed
+is refused, never answered with the old file's rows).
 Each finished task is appended to the CSV as one line and flushed to disk, so a
 run that is killed and started again with the same arguments skips the rows it
 has and ends with exactly the rows of an uninterrupted run. At the end the file
@@ -33,10 +35,10 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from feasibility.capacity.bisection import capacity_bisection, capacity_guess
+from feasibility.capacity.bisection import CapacityResult, capacity_bisection, capacity_guess
 from feasibility.capacity.journal import ProbeJournal, gather, journal_folder
 from feasibility.core.errors import InputError, WorkerLost
-from feasibility.core.files import write_csv_atomic, write_text_atomic
+from feasibility.core.files import content_digest, write_csv_atomic, write_text_atomic
 from feasibility.core.instances import (
     GeneratedFamily,
     check_family,
@@ -51,7 +53,7 @@ CAPACITY_COLUMNS = ["model", "d", "seed", "distribution", "p_max", "p_star", "p_
                     "p_infeasible", "status", "kappa_at_p_star", "solves", "rounds",
                     "seconds", "solver", "tolerance", "kappa_bound_above",
                     "boundary_tolerance", "boundary_verdict", "boundary_seconds"]
-FILE_COLUMNS = ["file", "n_facts", "shuffle", "p_star", "p_feasible", "p_infeasible",
+FILE_COLUMNS = ["file", "file_sha256", "n_facts", "shuffle", "p_star", "p_feasible", "p_infeasible",
                 "status", "kappa_at_p_star", "solves", "rounds", "seconds", "solver"]
 SUMMARY_COLUMNS = ["model", "d", "seeds", "exact", "p_c", "p_star_q25", "p_star_q75",
                    "p_star_min", "p_star_max", "p_c_log_p_c_over_d2", "seconds_per_seed"]
@@ -76,10 +78,17 @@ class CapacityTask:
 class FileTask:
     path: str
     shuffle: int  # 0: file order; k >= 1: the k-th seeded permutation
+    #: the file's content_digest (computed if not given), so that a changed file
+    #: is never taken for the one a row or a journal was made from
+    digest: str | None = None
+
+    def __post_init__(self):
+        if self.digest is None:
+            object.__setattr__(self, "digest", content_digest(self.path))
 
     @property
     def key(self) -> tuple:
-        return (Path(self.path).name, str(self.shuffle))
+        return (Path(self.path).name, self.digest, str(self.shuffle))
 
 
 def capacity_tasks(models, dims, seeds: int, seed0: int = 0,
@@ -119,20 +128,27 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
     runs the plain search with secant=False, seed_memory=False, mirror_descent=False)."""
     p_max = p_max_for(task.d)
     full = GeneratedFamily(task.model, task.d, p_max, task.seed, task.distribution)
-    probe_journal = ProbeJournal(journal, task.key) if journal is not None else None
     tolerance = capacity_tolerance(task.d)
     search.setdefault("boundary_tolerance", boundary_tolerance(task.d))
-    known, known_boundary = probe_journal.recorded() if probe_journal else (None, None)
-    on_probe = probe_reporter(f"{task.model} d={task.d} seed={task.seed}", probe_journal,
-                              progress)
-    result = capacity_bisection(full, guess=capacity_guess(task.d, task.model), solver=solver,
-                                known=known, known_boundary=known_boundary,
-                                memory=probe_journal.memory() if probe_journal else None,
-                                on_probe=on_probe,
-                                tolerance=tolerance, **search)
+    result = journaled_bisection(full, task.key, f"{task.model} d={task.d} seed={task.seed}",
+                                 journal, progress, guess=capacity_guess(task.d, task.model),
+                                 solver=solver, tolerance=tolerance, **search)
     return {"model": task.model, "d": task.d, "seed": task.seed,
             "distribution": task.distribution, "p_max": p_max, **result.row(),
             "solver": solver or "default", "tolerance": tolerance}
+
+
+def journaled_bisection(full, key: tuple, label: str, journal: str | None = None,
+                        progress: bool = False, **search) -> CapacityResult:
+    """capacity_bisection of one task whose probes go to the journal named `key` in
+    the `journal` folder (a rerun after an interruption reuses them, and seeds its
+    first solve with the last W kept there) and, with `progress`, get a line on
+    stderr after `label` (probe_reporter). ``search``: capacity_bisection's options."""
+    probe_journal = ProbeJournal(journal, key) if journal is not None else None
+    known, known_boundary = probe_journal.recorded() if probe_journal else (None, None)
+    return capacity_bisection(full, known=known, known_boundary=known_boundary,
+                              memory=probe_journal.memory() if probe_journal else None,
+                              on_probe=probe_reporter(label, probe_journal, progress), **search)
 
 
 def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bool = False):
@@ -155,19 +171,18 @@ def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bo
     return on_probe
 
 
-def run_file_task(task: FileTask, solver: str | None = None, progress: bool = False) -> dict:
-    """Prefix capacity of a file's facts in one ordering; ``progress`` as in
-    run_capacity_task."""
+def run_file_task(task: FileTask, solver: str | None = None, journal: str | None = None,
+                  progress: bool = False) -> dict:
+    """Prefix capacity of a file's facts in one ordering; ``journal`` and
+    ``progress`` as in run_capacity_task."""
     instance = load(task.path)
     ordered = instance.permuted(file_order(instance.n, task.shuffle))
     # shorter prefixes share one answer: nothing to separate, trivially stored
-
-    result = capacity_bisection(ordered, guess=instance.n,
-                                p_min=first_contested_prefix(ordered), solver=solver,
-                                on_probe=probe_reporter(f"{task.key[0]} shuffle {task.shuffle}",
-                                                        progress=progress))
-    return {"file": Path(task.path).name, "n_facts": instance.n, "shuffle": task.shuffle,
-            **result.row(), "solver": solver or "default"}
+    result = journaled_bisection(ordered, task.key, f"{task.key[0]} shuffle {task.shuffle}",
+                                 journal, progress, guess=instance.n,
+                                 p_min=first_contested_prefix(ordered), solver=solver)
+    return {"file": Path(task.path).name, "file_sha256": task.digest, "n_facts": instance.n,
+            "shuffle": task.shuffle, **result.row(), "solver": solver or "default"}
 
 
 # -- resumable CSV ------------------------------------------------------------------
@@ -442,9 +457,11 @@ class Progress:
 def run_tasks(tasks, out: Path, columns, key_columns, function, solver=None,
               jobs: int | None = None, executor: str = "local", quiet: bool = False,
               label=lambda row: "", scheduler: str | None = None,
-              finish=None) -> pd.DataFrame:
+              finish=None, check=None) -> pd.DataFrame:
     """Run what `out` does not have yet; return all rows in task order.
-    ``finish()``, if given, runs once the rows are in, still under `out`'s lock."""
+    ``check(rows)``, if given, sees the rows already in `out` before any task runs
+    (and raises InputError to refuse them); ``finish()``, if given, runs once the
+    rows are in; both under `out`'s lock."""
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise InputError(f"{out.parent}: no such directory")
@@ -452,17 +469,19 @@ def run_tasks(tasks, out: Path, columns, key_columns, function, solver=None,
         raise InputError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     with _OutputLock(out) as lock:
         frame = _run_locked(tasks, out, columns, key_columns, function, solver, jobs,
-                            executor, quiet, label, scheduler, lock)
+                            executor, quiet, label, scheduler, lock, check)
         if finish is not None:
             finish()
         return frame
 
 
 def _run_locked(tasks, out, columns, key_columns, function, solver, jobs, executor, quiet,
-                label, scheduler, lock) -> pd.DataFrame:
+                label, scheduler, lock, check) -> pd.DataFrame:
     store = ResumableCSV(out, columns, key_columns)
     if store.upgraded:
         lock.follow()
+    if check is not None:
+        check(store.rows)
     done = store.done()
     todo = list({task.key: task for task in tasks if task.key not in done}.values())
     if not quiet and len(todo) < len(tasks):
@@ -508,11 +527,34 @@ def run_capacity_grid(tasks: list[CapacityTask], out: Path, **kwargs) -> pd.Data
 
 
 def run_file_capacity(path, shuffles: int, out: Path, **kwargs) -> pd.DataFrame:
+    """Every ordering's prefix capacity, probes journaled as in run_capacity_grid."""
     load(path)  # validate before any work
-    tasks = [FileTask(str(path), k) for k in range(shuffles + 1)]
-    function = functools.partial(run_file_task, progress=not kwargs.get("quiet", False))
-    return run_tasks(tasks, out, FILE_COLUMNS, ["file", "shuffle"], function,
-                     label=lambda r: f"shuffle {r['shuffle']} p*={r['p_star']}", **kwargs)
+    digest = content_digest(path)
+    tasks = [FileTask(str(path), k, digest) for k in range(shuffles + 1)]
+    key_columns = ["file", "file_sha256", "shuffle"]
+    function = functools.partial(run_file_task, journal=str(journal_folder(out)),
+                                 progress=not kwargs.get("quiet", False))
+    return run_tasks(tasks, out, FILE_COLUMNS, key_columns, function,
+                     label=lambda r: f"shuffle {r['shuffle']} p*={r['p_star']}",
+                     check=one_version_of(path, digest, out),
+                     finish=lambda: gather(out, key_columns), **kwargs)
+
+
+def one_version_of(path, digest: str, out: Path):
+    """run_tasks' ``check`` for a file's rows: `out` may hold rows of other files, but
+    none of another version of this one (same name, other content), which a
+    rerun would otherwise report beside, or instead of, this version's."""
+    name = Path(path).name
+
+    def check(rows):
+        other = sorted({row.get("file_sha256") or "none recorded" for row in rows
+                        if row.get("file") == name} - {digest})
+        if other:
+            raise InputError(f"{out} has rows of another {name} (content sha256 "
+                             f"{', '.join(other)}; this one is {digest}): choose another "
+                             f"--out or move it away")
+
+    return check
 
 
 def spread(values: pd.Series) -> dict:

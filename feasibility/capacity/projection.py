@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 
 from feasibility.capacity import batch
-from feasibility.capacity.bisection import capacity_bisection, capacity_guess
+from feasibility.capacity.bisection import capacity_guess
+from feasibility.capacity.journal import gather, journal_folder
 from feasibility.core.errors import InputError
-from feasibility.core.files import write_atomic, write_csv_atomic
+from feasibility.core.files import content_digest, write_atomic, write_csv_atomic
 from feasibility.core.instances import (
     SURROGATE_STREAM,
     Instance,
@@ -60,11 +61,13 @@ GAUSSIAN_SEEDS = 3
 GAUSSIAN_FILES = tuple(f"results/reference/{name}.csv" for name in (
     "capacity-summary", "capacity-large-summary", "capacity-large",
     "capacity-large-d64-summary", "capacity-large-d64", "gaussian-reference-summary"))
-DIMS_COLUMNS = ["file", "d", "d_in", "d_out", "input_energy", "target_variance", "n_facts",
-                "shuffle", "p_star", "p_feasible", "p_infeasible", "status",
+DIMS_COLUMNS = ["file", "file_sha256", "d", "d_in", "d_out", "input_energy", "target_variance",
+                "n_facts", "shuffle", "p_star", "p_feasible", "p_infeasible", "status",
                 "kappa_at_p_star", "solves", "rounds", "seconds", "solver",
                 "random_p_star", "random_p_feasible", "random_status"]
 GAUSSIAN_COLUMNS = ["gaussian_p_c", "gaussian_source"]
+#: what names a row of a --dims run (and, with the part, a journal of its probes)
+DIMS_KEY = ["file", "file_sha256", "d", "shuffle"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,10 +133,15 @@ class DimTask:
     path: str
     d: int
     shuffle: int
+    digest: str | None = None  # the file's content_digest (see batch.FileTask)
+
+    def __post_init__(self):
+        if self.digest is None:
+            object.__setattr__(self, "digest", content_digest(self.path))
 
     @property
     def key(self) -> tuple:
-        return (Path(self.path).name, str(self.d), str(self.shuffle))
+        return (Path(self.path).name, self.digest, str(self.d), str(self.shuffle))
 
 
 def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
@@ -150,17 +158,20 @@ def surrogate(instance: Instance, d_in: int, d_out: int, seed: int) -> Instance:
     return Instance(inputs, targets, instance.assignment, None, name=f"{instance.name}-random")
 
 
-def _prefix_capacity(ordered: Instance, d: int, solver, on_probe=None):
+def _prefix_capacity(ordered: Instance, d: int, solver, key: tuple, label: str,
+                     journal: str | None, progress: bool):
     p_min = first_contested_prefix(ordered)
     guess = min(ordered.n, max(capacity_guess(d), p_min))
-    return capacity_bisection(ordered, guess=guess, p_min=p_min, solver=solver,
-                              on_probe=on_probe)
+    return batch.journaled_bisection(ordered, key, label, journal, progress, guess=guess,
+                                     p_min=p_min, solver=solver)
 
 
-def run_dim_task(task: DimTask, solver: str | None = None, progress: bool = False) -> dict:
+def run_dim_task(task: DimTask, solver: str | None = None, journal: str | None = None,
+                 progress: bool = False) -> dict:
     """Prefix capacity of the file projected to d components, in one ordering,
     and of its Gaussian surrogate (seed = the ordering's number) in the same order.
-    ``progress``: a line on stderr for each slow probe (batch.probe_reporter)."""
+    ``journal`` and ``progress`` as in batch.run_capacity_task (the two parts'
+    probes are journaled apart: key + ("file",) and key + ("surrogate",))."""
 
     instance = load(task.path)
     projection = Projection.fit(instance)
@@ -168,14 +179,14 @@ def run_dim_task(task: DimTask, solver: str | None = None, progress: bool = Fals
     order = file_order(instance.n, task.shuffle)
     label = f"{task.key[0]} d={task.d} shuffle {task.shuffle}"
     result = _prefix_capacity(projected.permuted(order), task.d, solver,
-                              batch.probe_reporter(label, progress=progress))
+                              task.key + ("file",), label, journal, progress)
     random = surrogate(projected, projected.d_in, projected.d_out, task.shuffle)
     random_result = _prefix_capacity(random.permuted(order), task.d, solver,
-                                     batch.probe_reporter(f"{label} surrogate",
-                                                          progress=progress))
+                                     task.key + ("surrogate",), f"{label} surrogate",
+                                     journal, progress)
     energy, variance = projection.kept(task.d)
-    return {"file": Path(task.path).name, "d": task.d, "d_in": projected.d_in,
-            "d_out": projected.d_out, "input_energy": round(energy, 6),
+    return {"file": Path(task.path).name, "file_sha256": task.digest, "d": task.d,
+            "d_in": projected.d_in, "d_out": projected.d_out, "input_energy": round(energy, 6),
             "target_variance": round(variance, 6), "n_facts": instance.n,
             "shuffle": task.shuffle, **result.row(), "solver": solver or "default",
             "random_p_star": random_result.p_star, "random_p_feasible": random_result.p_feasible,
@@ -276,12 +287,18 @@ def run_dims_capacity(path, dims, shuffles: int, out: Path, solver=None, jobs=No
     Projection.fit(instance)
     if shuffles < 0:
         raise InputError(f"--shuffles must be >= 0, got {shuffles}")
-    tasks = [DimTask(str(path), d, k) for d in dims for k in range(shuffles + 1)]
-    function = functools.partial(run_dim_task, progress=not quiet)
-    frame = batch.run_tasks(tasks, out, DIMS_COLUMNS, ["file", "d", "shuffle"], function,
+    digest = content_digest(path)
+    tasks = [DimTask(str(path), d, k, digest) for d in dims for k in range(shuffles + 1)]
+    function = functools.partial(run_dim_task, journal=str(journal_folder(out)),
+                                 progress=not quiet)
+    # the Gaussian columns are filled in below, after the rows: a finished file has
+    # them, and a rerun that adds a d or an ordering reads it as its own
+    frame = batch.run_tasks(tasks, out, DIMS_COLUMNS + GAUSSIAN_COLUMNS, DIMS_KEY, function,
                             solver=solver, jobs=jobs, executor=executor, quiet=quiet,
                             label=lambda r: f"d={r['d']} shuffle {r['shuffle']} "
-                                            f"p*={r['p_star']} ({r['seconds']:.1f}s)")
+                                            f"p*={r['p_star']} ({r['seconds']:.1f}s)",
+                            check=batch.one_version_of(path, digest, out),
+                            finish=lambda: gather(out, DIMS_KEY + ["part"]))
     reference = gaussian_p_c(dims, out, solver, jobs, executor, quiet) if gaussian else {}
     frame["gaussian_p_c"] = [reference.get(int(d), (math.nan, ""))[0] for d in frame["d"]]
     frame["gaussian_source"] = [reference.get(int(d), (math.nan, "not computed"))[1]
