@@ -11,6 +11,7 @@ from feasibility.solvers.ipm import (
     RefinementStalled,
     min_norm_point,
 )
+from feasibility.solvers.packed import to_rfp
 
 
 def random_columns(K=40, p=7, r_out=3, r_in=4, seed=0, grouped=False):
@@ -42,8 +43,7 @@ def test_structured_products_match_the_dense_matrix(grouped):
     c = rng.random(A.shape[1])
     H = np.eye(A.shape[0]) + (A * c) @ A.T
     assert np.allclose(cols.weighted_outer(c), H)
-    upper = np.triu_indices_from(H)
-    assert np.allclose(cols.weighted_outer(c, upper_only=True)[upper], H[upper])
+    assert np.allclose(cols.weighted_outer(c, packed=True), to_rfp(H))
     assert np.allclose(cols.weighted_outer(c, dtype=np.float32), H, rtol=1e-5)
     t = rng.standard_normal(A.shape[0])
     assert np.allclose(cols.newton_product(cols.input_blocks(c), t), H @ t)
@@ -85,8 +85,8 @@ def test_min_norm_point_in_single_precision_matches_double(monkeypatch, seed):
 
 
 def test_the_float32_matrix_is_released_before_the_float64_one_is_made(monkeypatch):
-    """At the switch to float64 both D x D matrices alive at once would be 16 GB at
-    d = 192; the float32 one must be gone when the float64 one is allocated."""
+    """At the switch to float64 both Newton matrices alive at once would be 8 GB at
+    d = 192, packed; the float32 one must be gone when the float64 one is allocated."""
     import weakref
 
     cols = random_columns(K=300, p=25, r_out=5, r_in=6, seed=10)

@@ -25,7 +25,8 @@ def test_the_ipm_refuses_a_newton_matrix_that_cannot_fit(monkeypatch):
     instance = generate("coupled", 8, 30, seed=0)
     reduced = active_set.ReducedInstance.of(instance)
     need = active_set.newton_matrix_bytes(reduced, instance.n_constraints)
-    assert need == 8 * min(64, instance.n_constraints) ** 2
+    # D = 64 unknowns, 870 constraints: the D-space form, packed; 50 constraints: the Gram form
+    assert need == 8 * 64 * 65 // 2 and active_set.newton_matrix_bytes(reduced, 50) == 8 * 50**2
     monkeypatch.setattr(active_set, "newton_memory_budget", lambda: need - 1)
     alone = decide(instance, solver="ipm", escalate=False, fast_path=False)
     assert alone.verdict == "undetermined" and "GiB" in alone.reason

@@ -222,7 +222,7 @@ def _restricted_ipm(ctx: RoundContext, active):
 
 #: why an IPM round that added no constraint ended without a verdict
 #: the IPM refuses an active set whose float64 Newton matrix would take more
-#: than this fraction of physical memory (d = 192: 10.9 GB; d = 256: 34 GB)
+#: than this fraction of physical memory (packed, d = 192: 5.4 GB; d = 256: 17 GB)
 NEWTON_MEMORY_FRACTION = 0.5
 
 IPM_STALL_REASONS = {
@@ -239,9 +239,12 @@ def newton_memory_budget() -> int:
 
 def newton_matrix_bytes(reduced: ReducedInstance, constraints: int) -> int:
     """The IPM's largest array: its Newton matrix in float64 (the precision it
-    ends in), of order min(r_out r_in, K): the D-space or the Gram form."""
-    order = min(reduced.r_out * reduced.r_in, constraints)
-    return 8 * order * order
+    ends in): the K x K Gram form where the K constraints are no more than the
+    D = r_out r_in unknowns, else the D-space form, held packed (D (D + 1) / 2)."""
+    D = reduced.r_out * reduced.r_in
+    if constraints <= D:
+        return 8 * constraints ** 2
+    return 8 * (D * (D + 1) // 2)
 
 
 def _ipm_round(ctx: RoundContext, active) -> RoundOutcome:
@@ -249,7 +252,7 @@ def _ipm_round(ctx: RoundContext, active) -> RoundOutcome:
     need = newton_matrix_bytes(ctx.reduced, int(active.sum()))
     if need > newton_memory_budget():
         # a 5,000-fact file of 384-d embeddings with 168 answers has D = 64,512:
-        # 33 GB in float64. Stop here, with one line, rather than be killed.
+        # 17 GB in float64, packed. Stop here, with one line, rather than be killed.
         return RoundOutcome(RoundStatus("ipm", EngineStatus.MEMORY_LIMIT), None,
                             f"ipm: its Newton matrix would need {need / 2**30:.1f} GiB, more "
                             f"than {NEWTON_MEMORY_FRACTION:.0%} of this machine's memory "

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from feasibility.core.status import EngineStatus
+from feasibility.solvers.packed import PackedCholesky, rfp_diagonal, rfp_shape, rfp_split
 
 MAX_ITERATIONS = 80
 #: Newton systems smaller than this are factorised on one BLAS thread
@@ -160,7 +161,7 @@ class KroneckerColumns:
             array = buffers[name] = np.empty(shape, dtype=dtype)
         return array
 
-    def weighted_outer(self, c: np.ndarray, upper_only: bool = False,
+    def weighted_outer(self, c: np.ndarray, packed: bool = False,
                        dtype: type = np.float64, out: np.ndarray | None = None,
                        blocks: np.ndarray | None = None) -> np.ndarray:
         """I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure.
@@ -168,10 +169,11 @@ class KroneckerColumns:
         Entry [(a, b), (c, e)] is sum_i B_i[a, c] x_i[b] x_i[e]; both factors are
         symmetric, so one GEMM over their packed upper triangles (a quarter of
         the flops of the full p r^4 product) and one gather build it.
-        ``upper_only``: fill only the blocks a <= c (what a Cholesky of the
-        upper triangle reads; the rest is left unset), half the gather.
+        ``packed``: the matrix in RFP storage (``packed.rfp_shape(D)``, half the
+        memory; what PackedCholesky factorises), gathered block row by block row,
+        instead of the D x D square.
         ``dtype``: of the GEMM and the result (the B_i are summed in float64).
-        ``out``: a D x D array of that dtype to fill. Reusing one across calls
+        ``out``: an array of that shape and dtype to fill. Reusing one across calls
         matters at large D: a fresh array is mapped page by page as it is
         first written, which cost as much as the GEMM itself at D = 9216.
         ``blocks``: the B_i, if the caller already has them (``input_blocks(c)``).
@@ -185,16 +187,33 @@ class KroneckerColumns:
         packed_B[...] = B[:, upper_out[0], upper_out[1]].T
         T = np.matmul(packed_B, packed_x,
                       out=self._buffer("outer", (len(upper_out[0]), packed_x.shape[1]), dtype))
+        D = r_out * r_in
+        if not packed:
+            if out is None:
+                out = np.empty((D, D), dtype=dtype)
+            out.reshape(r_out, r_in, r_out, r_in)[...] = T[index_out[:, None, :, None],
+                                                            index_in[None, :, None, :]]
+            out[np.diag_indices_from(out)] += 1.0
+            return out
         if out is None:
-            out = np.empty((r_out * r_in, r_out * r_in), dtype=dtype)
-        H = out.reshape(r_out, r_in, r_out, r_in)
-        if upper_only:
-            for a in range(r_out):
-                # rows (a, c) for c >= a, spread over (b, e): block row a, right of the diagonal
-                H[a, :, a:, :] = T[index_out[a, a:]][:, index_in].transpose(1, 0, 2)
-        else:
-            H[...] = T[index_out[:, None, :, None], index_in[None, :, None, :]]
-        out[np.diag_indices_from(out)] += 1.0
+            out = np.empty(rfp_shape(D), dtype=dtype)
+        n1, s = rfp_split(D)
+        for a in range(r_out):
+            # block row a of the matrix, block columns first..last - 1: to the right
+            # of the diagonal where RFP keeps rows of the upper triangle, from
+            # column n1 to the diagonal where it keeps the trailing block's lower one
+            top = a * r_in < n1
+            first, last = (a, r_out) if top else (n1 // r_in, a + 1)
+            rows = T[index_out[a, first:last]][:, index_in].transpose(1, 0, 2)
+            rows = rows.reshape(r_in, -1)
+            offset = first * r_in
+            for i, row in enumerate(rows, start=a * r_in):
+                if i < n1:
+                    out[i, i + s:] = row[i - offset:]
+                else:
+                    out[i - n1 + 1 - s, :i - n1 + 1] = row[n1 - offset:i - offset + 1]
+        for diagonal in rfp_diagonal(out, D):
+            out[diagonal] += 1.0
         return out
 
     def _packed_outer_x(self, dtype) -> np.ndarray:
@@ -242,19 +261,19 @@ class NewtonSolver:
 
     def __init__(self, columns: KroneckerColumns, c: np.ndarray, single: bool,
                  workspace: dict | None = None):
-        """``workspace``: dtype -> D x D array, kept by the caller across iterations."""
+        """``workspace``: dtype -> the Newton matrix in RFP storage, kept by the caller
+        across iterations."""
         dtype = np.dtype(np.float32 if single else np.float64)
         if workspace is None:
             workspace = {}
+        D = columns.shape[0]
         if dtype not in workspace:
             workspace.clear()  # float32 is not used again once float64 is needed
-            workspace[dtype] = np.empty((columns.shape[0],) * 2, dtype=dtype)
+            workspace[dtype] = np.empty(rfp_shape(D), dtype=dtype)
         self.blocks = columns.input_blocks(c)
-        H = columns.weighted_outer(c, upper_only=True, dtype=dtype, out=workspace[dtype],
+        H = columns.weighted_outer(c, packed=True, dtype=dtype, out=workspace[dtype],
                                    blocks=self.blocks)
-        # H's upper triangle in C order is the lower triangle of H^T in
-        # Fortran order, which LAPACK factorises in place (no copy)
-        self.factor = Cholesky(H.T)
+        self.factor = PackedCholesky(H, D)
         self.columns, self.single = columns, single
 
     def solve(self, b: np.ndarray) -> np.ndarray:
