@@ -212,7 +212,7 @@ class KroneckerColumns:
                     out[i, i + s:] = row[i - offset:]
                 else:
                     out[i - n1 + 1 - s, :i - n1 + 1] = row[n1 - offset:i - offset + 1]
-        for diagonal in rfp_diagonal(out, D):
+        for diagonal in rfp_diagonal(D):
             out[diagonal] += 1.0
         return out
 

@@ -49,8 +49,8 @@ def rfp_shape(n: int) -> tuple[int, int]:
     return n1, n + s
 
 
-def rfp_diagonal(R: np.ndarray, n: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Index arrays of A's diagonal in R, for the leading and trailing blocks."""
+def rfp_diagonal(n: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Index arrays of A's diagonal in its RFP array, for the leading and trailing blocks."""
     n1, s = rfp_split(n)
     top, bottom = np.arange(n1), np.arange(n - n1)
     return (top, top + s), (bottom + 1 - s, bottom)
