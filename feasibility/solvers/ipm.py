@@ -34,7 +34,13 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from feasibility.core.status import EngineStatus
-from feasibility.solvers.packed import PackedCholesky, rfp_diagonal, rfp_shape, rfp_split
+from feasibility.solvers.packed import (
+    PackedCholesky,
+    rfp_diagonal,
+    rfp_shape,
+    rfp_split,
+    set_rfp_row,
+)
 
 MAX_ITERATIONS = 80
 #: Newton systems smaller than this are factorised on one BLAS thread
@@ -197,7 +203,7 @@ class KroneckerColumns:
             return out
         if out is None:
             out = np.empty(rfp_shape(D), dtype=dtype)
-        n1, s = rfp_split(D)
+        n1 = rfp_split(D)[0]
         for a in range(r_out):
             # block row a of the matrix, block columns first..last - 1: to the right
             # of the diagonal where RFP keeps rows of the upper triangle, from
@@ -206,12 +212,8 @@ class KroneckerColumns:
             first, last = (a, r_out) if top else (n1 // r_in, a + 1)
             rows = T[index_out[a, first:last]][:, index_in].transpose(1, 0, 2)
             rows = rows.reshape(r_in, -1)
-            offset = first * r_in
             for i, row in enumerate(rows, start=a * r_in):
-                if i < n1:
-                    out[i, i + s:] = row[i - offset:]
-                else:
-                    out[i - n1 + 1 - s, :i - n1 + 1] = row[n1 - offset:i - offset + 1]
+                set_rfp_row(out, D, i, row, start=first * r_in)
         for diagonal in rfp_diagonal(D):
             out[diagonal] += 1.0
         return out

@@ -64,17 +64,23 @@ def rfp_blocks(R: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return R[:, s:s + n1].T, R[:, s + n1:], R[1 - s:1 - s + n2, :n2]
 
 
+def set_rfp_row(R: np.ndarray, n: int, i: int, row: np.ndarray, start: int = 0):
+    """Put into R what RFP keeps of row i of a symmetric n x n matrix, given as
+    ``row`` = A[i, start:] (start <= i, and start <= n1 for the trailing rows)."""
+    n1, s = rfp_split(n)
+    if i < n1:
+        R[i, i + s:] = row[i - start:]
+    else:
+        R[i - n1 + 1 - s, :i - n1 + 1] = row[n1 - start:i - start + 1]
+
+
 def to_rfp(A: np.ndarray) -> np.ndarray:
     """A symmetric matrix (its upper triangle and the lower one of its trailing
     block are read) in RFP: a reference for tests and small matrices."""
     n = A.shape[0]
-    n1, s = rfp_split(n)
     R = np.empty(rfp_shape(n), dtype=A.dtype)
     for i in range(n):
-        if i < n1:
-            R[i, i + s:] = A[i, i:]
-        else:
-            R[i - n1 + 1 - s, :i - n1 + 1] = A[i, n1:i + 1]
+        set_rfp_row(R, n, i, A[i])
     return R
 
 
