@@ -94,10 +94,10 @@ def test_the_float32_matrix_is_released_before_the_float64_one_is_made(monkeypat
     single_arrays, alive_at_switch = [], []
     real_init, real_solve = NewtonSolver.__init__, NewtonSolver.solve
 
-    def init(self, columns, c, single, workspace=None):
+    def init(self, columns, c, single, workspace=None, krylov=False):
         if not single:
             alive_at_switch.append(any(ref() is not None for ref in single_arrays))
-        real_init(self, columns, c, single, workspace)
+        real_init(self, columns, c, single, workspace, krylov)
         if single:
             single_arrays.append(weakref.ref(self.factor.L))
 
@@ -135,6 +135,92 @@ def test_a_scratch_buffer_is_released_before_its_replacement_is_made(monkeypatch
     monkeypatch.undo()
     assert H.dtype == np.float64
     assert predecessor_alive == {shape: False for shape in single}
+
+
+def test_block_row_panels_never_hold_the_whole_product():
+    """The "float32" form's assembly: one panel of r_out rows, not the D^2 / 4
+    numbers of the whole GEMM (4.3 GB in float32 at d = 256)."""
+    cols = random_columns(K=300, p=25, r_out=5, r_in=6, seed=10)
+    cols.weighted_outer(np.ones(300), packed=True, dtype=np.float32, panels=True)
+    assert "outer" not in cols._buffers and cols._buffers["panel"].shape[0] == 5
+
+
+def test_the_float32_form_solves_by_conjugate_gradients_to_double_accuracy():
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=6)
+    c = np.random.default_rng(7).random(400) * 10
+    b = np.random.default_rng(8).standard_normal(42)
+    H = cols.weighted_outer(c)
+    solver = NewtonSolver(cols, c, single=False, krylov=True)
+    assert solver.factor.L.dtype == np.float32 and solver.shift == 0.0
+    t = solver.solve(b)
+    assert t.dtype == np.float64
+    assert np.linalg.norm(H @ t - b) <= 1e-10 * np.linalg.norm(b)
+
+
+def test_a_float32_factor_that_fails_is_shifted_and_still_solves():
+    """Weights ~1e6 on a few constraints: float32 Cholesky breaks down (the
+    mixed form would go on in float64); the "float32" form factorises
+    H + shift I instead, and conjugate gradients on H make up the difference."""
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=8)
+    c = np.full(400, 1e-3)
+    c[:10] = 1e6
+    b = np.random.default_rng(0).standard_normal(42)
+    with pytest.raises(np.linalg.LinAlgError):
+        NewtonSolver(cols, c, single=True)
+    solver = NewtonSolver(cols, c, single=False, krylov=True)
+    H = cols.weighted_outer(c)
+    assert solver.shift == pytest.approx(ipm.CHOLESKY_SHIFT * H.diagonal().max())
+    t = solver.solve(b)
+    assert np.linalg.norm(H @ t - b) <= ipm.KRYLOV_FLOOR * np.linalg.norm(b)
+    np.testing.assert_allclose(t, np.linalg.solve(H, b), rtol=1e-6, atol=1e-6 * np.abs(t).max())
+
+
+def separable_columns(K, p, r_out, r_in, seed):
+    """Columns with g_k[0], x_i[0] > 0: E_00 separates them, so the minimum-norm
+    point is away from 0 and the late Newton systems are ill-conditioned."""
+    rng = np.random.default_rng(seed)
+    g, x = rng.standard_normal((K, r_out)), rng.standard_normal((p, r_in))
+    g[:, 0], x[:, 0] = np.abs(g[:, 0]) + 0.5, np.abs(x[:, 0]) + 0.5
+    return KroneckerColumns(g, x, rng.integers(0, p, size=K))
+
+
+@pytest.mark.parametrize("seed", [20, 21, 22])
+def test_min_norm_point_in_the_float32_form_matches_double(monkeypatch, seed):
+    """No float64 Newton matrix is ever made, and the optimum is the same."""
+    cols = separable_columns(K=600, p=40, r_out=6, r_in=8, seed=seed)
+    double = min_norm_point(cols, form="mixed")
+    dtypes = []
+    real_init = NewtonSolver.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        dtypes.append(self.factor.L.dtype)
+
+    monkeypatch.setattr(NewtonSolver, "__init__", init)
+    single = min_norm_point(cols, form="float32")
+    assert single.status == double.status == "optimal"
+    assert np.linalg.norm(double.W) > 1e-2
+    assert np.linalg.norm(single.W) == pytest.approx(np.linalg.norm(double.W), rel=1e-6)
+    assert dtypes and set(dtypes) == {np.dtype(np.float32)}
+
+
+def test_the_float32_form_gives_up_rather_than_take_an_inaccurate_direction(monkeypatch):
+    """With too few Krylov steps to reach KRYLOV_FLOOR the solve raises, and the
+    IPM ends "numerical_error" (an undetermined round), never a wrong optimum."""
+    monkeypatch.setattr(ipm, "KRYLOV_STEPS", 1)
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=8)
+    c = np.full(400, 1e-3)
+    c[:10] = 1e8
+    with pytest.raises(RefinementStalled):
+        NewtonSolver(cols, c, single=False, krylov=True).solve(np.ones(42))
+    result = min_norm_point(separable_columns(K=600, p=40, r_out=6, r_in=8, seed=20),
+                            form="float32")
+    assert result.status == EngineStatus.NUMERICAL_ERROR
+
+
+def test_an_unknown_newton_form_is_refused():
+    with pytest.raises(ValueError, match="unknown Newton form"):
+        min_norm_point(random_columns(), form="float16")
 
 
 @pytest.mark.parametrize("K,seed", [(5, 0), (12, 1), (60, 2), (200, 3)])

@@ -24,19 +24,52 @@ from feasibility.core.synthetic import embedding_like
 def test_the_ipm_refuses_a_newton_matrix_that_cannot_fit(monkeypatch):
     instance = generate("coupled", 8, 30, seed=0)
     reduced = active_set.ReducedInstance.of(instance)
-    need = active_set.newton_matrix_bytes(reduced, instance.n_constraints)
-    # D = 64 unknowns, 870 constraints: the D-space form, packed; 50 constraints: the Gram form
-    assert need == 8 * 64 * 65 // 2 and active_set.newton_matrix_bytes(reduced, 50) == 8 * 50**2
-    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: need - 1)
+    forms = active_set.newton_forms(reduced, instance.n_constraints)
+    # D = 64 unknowns, 870 constraints: the D-space form, packed; 50 constraints: the Gram form too
+    assert forms == {"mixed": 8 * 64 * 65 // 2, "float32": 4 * 64 * 65 // 2}
+    assert list(active_set.newton_forms(reduced, 50)) == ["gram", "mixed", "float32"]
+    assert active_set.newton_forms(reduced, 50)["gram"] == 8 * 50**2
+    # the fastest form that fits: gram for K <= D, else float64 if it fits, else float32
+    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: forms["mixed"])
+    assert active_set.newton_form(reduced, 40) == ("gram", 8 * 40**2)
+    assert active_set.newton_form(reduced, 50) == ("mixed", forms["mixed"])
+    assert active_set.newton_form(reduced, 870) == ("mixed", forms["mixed"])
+    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: forms["mixed"] - 1)
+    assert active_set.newton_form(reduced, 50) == ("float32", forms["float32"])
+    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: forms["float32"] - 1)
     alone = decide(instance, solver="ipm", escalate=False, fast_path=False)
     assert alone.verdict == "undetermined" and "GiB" in alone.reason
     assert [s.status for s in alone.statuses] == [EngineStatus.MEMORY_LIMIT]
     # the other engines are not bound by it: escalation still certifies
     escalated = decide(instance, solver="ipm", fast_path=False)
     assert escalated.verdict != "undetermined" and escalated.verify(instance)
-    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: need)
+    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: forms["float32"])
     assert decide(instance, solver="ipm", escalate=False, fast_path=False).verdict \
         == escalated.verdict
+
+
+@pytest.mark.parametrize("model,d,p", [("coupled", 24, 110), ("coupled", 24, 118),
+                                       ("decoupled", 32, 185)])
+def test_where_float64_does_not_fit_the_ipm_decides_in_float32(monkeypatch, model, d, p):
+    """A budget between the float32 and the float64 D-space matrix: the same
+    certified verdict, with no float64 D-space matrix (d = 256 in 8.6 GB, not 17)."""
+    instance = generate(model, d, p, seed=0)
+    reference = decide(instance, solver="ipm", escalate=False, fast_path=False)
+    forms = active_set.newton_forms(active_set.ReducedInstance.of(instance),
+                                    instance.n_constraints)
+    monkeypatch.setattr(active_set, "newton_memory_budget", lambda: forms["mixed"] - 1)
+    used = []
+    real = active_set.min_norm_point
+
+    def min_norm_point(columns, **kwargs):
+        used.append(kwargs["form"])
+        return real(columns, **kwargs)
+
+    monkeypatch.setattr(active_set, "min_norm_point", min_norm_point)
+    decision = decide(instance, solver="ipm", escalate=False, fast_path=False)
+    assert decision.verdict == reference.verdict != "undetermined"
+    assert decision.verify(instance)
+    assert "float32" in used and "mixed" not in used
 
 
 def test_the_budget_is_a_fraction_of_this_machine(monkeypatch):

@@ -48,15 +48,21 @@ def test_a_matrix_that_is_not_positive_definite_is_refused():
         PackedCholesky(to_rfp(A), 8)
 
 
+@pytest.mark.parametrize("panels", [False, True])
 @pytest.mark.parametrize("r_out,r_in", [(3, 4), (4, 3), (5, 3), (3, 5), (1, 6), (7, 1)])
-def test_the_newton_matrix_is_assembled_straight_into_rfp(r_out, r_in):
+def test_the_newton_matrix_is_assembled_straight_into_rfp(r_out, r_in, panels):
     """Every split of the order n = r_out r_in between block rows (n even or odd,
-    the leading block ending inside a block row or at its end)."""
+    the leading block ending inside a block row or at its end), from the whole
+    GEMM or from one panel of it per block row."""
     rng = np.random.default_rng(r_out * 10 + r_in)
     K, p = 50, 8
     columns = KroneckerColumns(rng.standard_normal((K, r_out)),
                                rng.standard_normal((p, r_in)), rng.integers(0, p, K))
     c = rng.random(K)
     square = columns.weighted_outer(c)
-    np.testing.assert_allclose(columns.weighted_outer(c, packed=True), to_rfp(square),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(columns.weighted_outer(c, packed=True, panels=panels),
+                               to_rfp(square), rtol=1e-12, atol=1e-12)
+    shifted = square + 0.5 * np.eye(r_out * r_in)
+    np.testing.assert_allclose(columns.weighted_outer(c, shift=0.5), shifted, rtol=1e-12)
+    np.testing.assert_allclose(columns.weighted_outer(c, packed=True, panels=panels, shift=0.5),
+                               to_rfp(shifted), rtol=1e-12, atol=1e-12)

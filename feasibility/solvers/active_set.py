@@ -173,7 +173,7 @@ class RoundOutcome:
     reason: str = ""
 
 
-def _restricted_ipm(ctx: RoundContext, active):
+def _restricted_ipm(ctx: RoundContext, active, form: str = "auto"):
     """One restricted solve by the structured IPM, certifying as it goes.
 
     The round ends early ("cut") once the iterate is moderately converged and
@@ -210,7 +210,8 @@ def _restricted_ipm(ctx: RoundContext, active):
         found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
         return None
 
-    result = min_norm_point(columns, callback=check, target=IPM_TARGET_FRACTION * decisive)
+    result = min_norm_point(columns, callback=check, target=IPM_TARGET_FRACTION * decisive,
+                            form=form)
     bracket.offer_certificate(FarkasCertificate(rows, slots, result.lam), "ipm")
     if "new" not in found and result.status == EngineStatus.OPTIMAL:
         scaled, norm2 = found["scaled"], found["norm2"]
@@ -220,11 +221,11 @@ def _restricted_ipm(ctx: RoundContext, active):
     return result, found.get("new")
 
 
-#: why an IPM round that added no constraint ended without a verdict
-#: the IPM refuses an active set whose float64 Newton matrix would take more
-#: than this fraction of physical memory (packed, d = 192: 5.4 GB; d = 256: 17 GB)
+#: the IPM gives its Newton matrix at most this fraction of physical memory: in
+#: float64 (packed, d = 192: 5.4 GB; d = 256: 17 GB) where it fits, else in float32
 NEWTON_MEMORY_FRACTION = 0.5
 
+#: why an IPM round that added no constraint ended without a verdict
 IPM_STALL_REASONS = {
     EngineStatus.NUMERICAL_ERROR: "ipm: numerical error",
     EngineStatus.TARGET: "ipm: its certificate did not verify in the full space",
@@ -237,28 +238,42 @@ def newton_memory_budget() -> int:
     return int(NEWTON_MEMORY_FRACTION * physical_memory())
 
 
-def newton_matrix_bytes(reduced: ReducedInstance, constraints: int) -> int:
-    """The IPM's largest array: its Newton matrix in float64 (the precision it
-    ends in): the K x K Gram form where the K constraints are no more than the
-    D = r_out r_in unknowns, else the D-space form, held packed (D (D + 1) / 2)."""
+def newton_forms(reduced: ReducedInstance, constraints: int) -> dict[str, int]:
+    """The forms the IPM's Newton matrix can take on an active set of K constraints,
+    fastest first, with the bytes of their largest array: the K x K Gram form
+    ("gram", float64) where K is no more than the D = r_out r_in unknowns; the
+    D-space form packed (D (D + 1) / 2 numbers), in the float64 it ends in
+    ("mixed"), or kept in float32 to the end ("float32": d = 256 in 8.6 GB
+    instead of 17, for conjugate gradients at each solve; ipm.NEWTON_FORMS)."""
     D = reduced.r_out * reduced.r_in
-    if constraints <= D:
-        return 8 * constraints ** 2
-    return 8 * (D * (D + 1) // 2)
+    packed = D * (D + 1) // 2
+    forms = {"gram": 8 * constraints ** 2} if constraints <= D else {}
+    return forms | {"mixed": 8 * packed, "float32": 4 * packed}
+
+
+def newton_form(reduced: ReducedInstance, constraints: int) -> tuple[str | None, int]:
+    """The fastest Newton form within newton_memory_budget(), and its bytes
+    (None, and the fewest bytes of any form, where none fits)."""
+    forms = newton_forms(reduced, constraints)
+    budget = newton_memory_budget()
+    fitting = [form for form, need in forms.items() if need <= budget]
+    if not fitting:
+        return None, min(forms.values())
+    return fitting[0], forms[fitting[0]]
 
 
 def _ipm_round(ctx: RoundContext, active) -> RoundOutcome:
     """The structured IPM on the active set (the "minnorm" program)."""
-    need = newton_matrix_bytes(ctx.reduced, int(active.sum()))
-    if need > newton_memory_budget():
-        # a 5,000-fact file of 384-d embeddings with 168 answers has D = 64,512:
-        # 17 GB in float64, packed. Stop here, with one line, rather than be killed.
+    form, need = newton_form(ctx.reduced, int(active.sum()))
+    if form is None:
+        # a 5,000-fact file of 1024-d embeddings with 168 answers has D = 172,032:
+        # 59 GB in float32, packed. Stop here, with one line, rather than be killed.
         return RoundOutcome(RoundStatus("ipm", EngineStatus.MEMORY_LIMIT), None,
                             f"ipm: its Newton matrix would need {need / 2**30:.1f} GiB, more "
                             f"than {NEWTON_MEMORY_FRACTION:.0%} of this machine's memory "
                             f"(order {ctx.reduced.r_out * ctx.reduced.r_in:,}); try "
                             f"`feasibility prune` or `capacity --file --dims`")
-    result, new = _restricted_ipm(ctx, active)
+    result, new = _restricted_ipm(ctx, active, form)
     status = RoundStatus("ipm", engine_status(result.status), result.iterations)
     if ctx.done(ctx.bracket):
         return RoundOutcome(status, None)

@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from threadpoolctl import threadpool_limits
 
 from feasibility.core.status import EngineStatus
@@ -71,6 +72,23 @@ REFINEMENT_FLOOR = 1e-9
 REFINEMENT_STEPS = 6
 #: a refinement step that does not at least halve the residual has stalled
 REFINEMENT_CONTRACTION = 0.5
+#: where only a float32 Newton matrix fits (the "float32" form), its factor
+#: preconditions conjugate gradients on the exact float64 product, which stop
+#: after KRYLOV_STEPS iterations; a factorisation that fails is made again of
+#: H + CHOLESKY_SHIFT max(diag H) I, positive definite in float32 where H is not
+KRYLOV_STEPS = 50
+CHOLESKY_SHIFT = 1e-6
+#: ... and, with no float64 to fall back on, a solution is taken whose residual
+#: is within KRYLOV_FLOOR of |b|: an inexact direction costs iterations, not the
+#: result (the IPM recomputes its residuals from lambda each iteration, and the
+#: certificate is checked outside). Coupled d = 64, p* + 1: late solves reached
+#: 1e-8, not REFINEMENT_FLOOR, and the solve ended with the float64 one's certificate
+KRYLOV_FLOOR = 1e-6
+#: the forms of the Newton system: "gram" (K x K, float64), "mixed" (D-space,
+#: float32 factors refined in float64, float64 once they no longer suffice),
+#: "float32" (D-space, float32 factors and conjugate gradients only), and
+#: "auto": "gram" where K <= D, else "mixed"
+NEWTON_FORMS = ("auto", "gram", "mixed", "float32")
 #: optimal when the duality gap lam.s <= GAP_ATOL + GAP_RTOL lam.Q lam (the
 #: objective is ||A lam||^2 = kappa_A^2, so the gap is relative to the squared
 #: margin: ~1e-5 relative on kappa_A) and sum(lam) = 1 to SIMPLEX_ATOL
@@ -169,8 +187,9 @@ class KroneckerColumns:
 
     def weighted_outer(self, c: np.ndarray, packed: bool = False,
                        dtype: type = np.float64, out: np.ndarray | None = None,
-                       blocks: np.ndarray | None = None) -> np.ndarray:
-        """I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure.
+                       blocks: np.ndarray | None = None, shift: float = 0.0,
+                       panels: bool = False) -> np.ndarray:
+        """(1 + shift) I + sum_k c_k a_k a_k^T, assembled through its Kronecker structure.
 
         Entry [(a, b), (c, e)] is sum_i B_i[a, c] x_i[b] x_i[e]; both factors are
         symmetric, so one GEMM over their packed upper triangles (a quarter of
@@ -183,6 +202,10 @@ class KroneckerColumns:
         matters at large D: a fresh array is mapped page by page as it is
         first written, which cost as much as the GEMM itself at D = 9216.
         ``blocks``: the B_i, if the caller already has them (``input_blocks(c)``).
+        ``panels`` (with ``packed``): the GEMM block row by block row instead of
+        whole. The whole product of the packed B_i and x_i x_i^T holds D^2 / 4
+        numbers (4.3 GB in float32 at d = 256, half the packed matrix); its panels
+        r_out r_in^2 / 2, for a GEMM about 20% slower at d = 128 (BENCHMARKS.md).
         """
         r_out, r_in = self.g.shape[1], self.x.shape[1]
         B = self.input_blocks(c) if blocks is None else blocks
@@ -191,15 +214,19 @@ class KroneckerColumns:
         packed_x = self._packed_outer_x(dtype)
         packed_B = self._buffer("packed_blocks", (len(upper_out[0]), len(B)), dtype)
         packed_B[...] = B[:, upper_out[0], upper_out[1]].T
-        T = np.matmul(packed_B, packed_x,
-                      out=self._buffer("outer", (len(upper_out[0]), packed_x.shape[1]), dtype))
+        panels = panels and packed
+        if panels:
+            T = self._buffer("panel", (r_out, packed_x.shape[1]), dtype)
+        else:
+            T = np.matmul(packed_B, packed_x,
+                          out=self._buffer("outer", (len(upper_out[0]), packed_x.shape[1]), dtype))
         D = r_out * r_in
         if not packed:
             if out is None:
                 out = np.empty((D, D), dtype=dtype)
             out.reshape(r_out, r_in, r_out, r_in)[...] = T[index_out[:, None, :, None],
                                                             index_in[None, :, None, :]]
-            out[np.diag_indices_from(out)] += 1.0
+            out[np.diag_indices_from(out)] += 1.0 + shift
             return out
         if out is None:
             out = np.empty(rfp_shape(D), dtype=dtype)
@@ -210,12 +237,16 @@ class KroneckerColumns:
             # column n1 to the diagonal where it keeps the trailing block's lower one
             top = a * r_in < n1
             first, last = (a, r_out) if top else (n1 // r_in, a + 1)
-            rows = T[index_out[a, first:last]][:, index_in].transpose(1, 0, 2)
-            rows = rows.reshape(r_in, -1)
+            pairs = index_out[a, first:last]
+            if panels:
+                block = np.matmul(packed_B[pairs], packed_x, out=T[:len(pairs)])
+            else:
+                block = T[pairs]
+            rows = block[:, index_in].transpose(1, 0, 2).reshape(r_in, -1)
             for i, row in enumerate(rows, start=a * r_in):
                 set_rfp_row(out, D, i, row, start=first * r_in)
         for diagonal in rfp_diagonal(D):
-            out[diagonal] += 1.0
+            out[diagonal] += 1.0 + shift
         return out
 
     def _packed_outer_x(self, dtype) -> np.ndarray:
@@ -254,18 +285,21 @@ class Cholesky:
 
 
 class RefinementStalled(Exception):
-    """A float32 factor no longer gives float64 accuracy: go on in float64."""
+    """A float32 factor no longer gives float64 accuracy: go on in float64
+    (or, in the "float32" form, give the iteration up)."""
 
 
 class NewtonSolver:
     """Solves (I + A diag(c) A^T) t = b: a float64 Cholesky, or a float32 one
-    whose solutions are refined against the exact product in float64."""
+    whose solutions are refined against the exact product in float64, or (with
+    ``krylov``, where a float64 matrix would not fit) a float32 one that
+    preconditions conjugate gradients on that product."""
 
     def __init__(self, columns: KroneckerColumns, c: np.ndarray, single: bool,
-                 workspace: dict | None = None):
+                 workspace: dict | None = None, krylov: bool = False):
         """``workspace``: dtype -> the Newton matrix in RFP storage, kept by the caller
         across iterations."""
-        dtype = np.dtype(np.float32 if single else np.float64)
+        dtype = np.dtype(np.float32 if single or krylov else np.float64)
         if workspace is None:
             workspace = {}
         D = columns.shape[0]
@@ -273,15 +307,31 @@ class NewtonSolver:
             workspace.clear()  # float32 is not used again once float64 is needed
             workspace[dtype] = np.empty(rfp_shape(D), dtype=dtype)
         self.blocks = columns.input_blocks(c)
-        H = columns.weighted_outer(c, packed=True, dtype=dtype, out=workspace[dtype],
-                                   blocks=self.blocks)
-        self.factor = PackedCholesky(H, D)
-        self.columns, self.single = columns, single
+        self.columns, self.c = columns, c
+        self.single, self.krylov = single or krylov, krylov
+        self.shift = 0.0
+        try:
+            self.factor = self._factorise(workspace[dtype])
+        except la.LinAlgError:
+            if not krylov:
+                raise
+            # max diag H = 1 + max over (a, b) of sum_i B_i[a, a] x_i[b]^2
+            diagonal = np.einsum("iaa,ib->ab", self.blocks, columns.x ** 2)
+            self.shift = CHOLESKY_SHIFT * (1.0 + float(diagonal.max()))
+            self.factor = self._factorise(workspace[dtype])
+
+    def _factorise(self, out: np.ndarray) -> PackedCholesky:
+        H = self.columns.weighted_outer(self.c, packed=True, dtype=out.dtype, out=out,
+                                        blocks=self.blocks, shift=self.shift,
+                                        panels=self.krylov)
+        return PackedCholesky(H, self.columns.shape[0])
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         t = self.factor.solve(b).astype(np.float64)
         if not self.single:
             return t
+        if self.krylov:
+            return self._conjugate_gradients(b, t)
         scale = np.linalg.norm(b)
         previous = np.inf
         for step in range(REFINEMENT_STEPS + 1):
@@ -296,6 +346,20 @@ class NewtonSolver:
             previous = size
             if step < REFINEMENT_STEPS:
                 t += self.factor.solve(residual)
+        raise RefinementStalled
+
+    def _conjugate_gradients(self, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+        D = len(b)
+        newton = spla.LinearOperator(
+            (D, D), matvec=lambda v: self.columns.newton_product(self.blocks, v), dtype=np.float64)
+        preconditioner = spla.LinearOperator(
+            (D, D), matvec=lambda v: self.factor.solve(v).astype(np.float64), dtype=np.float64)
+        t, _ = spla.cg(newton, b, x0=t, rtol=REFINEMENT_TOLERANCE, maxiter=KRYLOV_STEPS,
+                       M=preconditioner)
+        # cg's own residual is a recurrence: judge the solution by the true one
+        residual = np.linalg.norm(b - self.columns.newton_product(self.blocks, t))
+        if residual <= KRYLOV_FLOOR * np.linalg.norm(b):
+            return t
         raise RefinementStalled
 
 
@@ -321,7 +385,7 @@ class IPMResult:
 
 def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = GAP_ATOL,
                    max_iterations: int = MAX_ITERATIONS,
-                   target: float | None = None) -> IPMResult:
+                   target: float | None = None, form: str = "auto") -> IPMResult:
     """Minimum-norm point of conv{a_k}: the max-margin problem's dual.
 
     ``callback(lam, W, rel_gap)`` may return a status string to stop early
@@ -331,21 +395,26 @@ def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = GAP_AT
     Farkas certificate). Once the iterate is within PURIFY_FROM of it, each
     iteration also tries a proximal step on its factorised Newton matrix and
     returns with status "target" when that reaches it.
+    ``form``: of the Newton system, one of NEWTON_FORMS ("float32" where the
+    float64 D-space matrix would not fit in memory).
     """
+    if form not in NEWTON_FORMS:
+        raise ValueError(f"unknown Newton form {form!r}; one of {NEWTON_FORMS}")
     D, K = columns.shape
     # Multithreaded BLAS on small factorizations loses more to thread
     # synchronisation than it gains, and collapses (30x measured) when the
     # other cores are busy: one thread below SMALL_NEWTON.
     limits = threadpool_limits(1, user_api="blas") if min(D, K) < SMALL_NEWTON else None
     try:
-        return _min_norm_point(columns, callback, tol, max_iterations, target, D, K)
+        return _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K)
     finally:
         if limits is not None:
             limits.restore_original_limits()
 
 
-def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
-    use_gram = K <= D
+def _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K):
+    use_gram = form == "gram" or (form == "auto" and K <= D)
+    krylov = form == "float32"
     Q = columns.gram() if use_gram else None
 
     def Qmul(v):
@@ -357,7 +426,7 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
     s = q - nu
     ones = np.ones(K)
     status, gap, it = EngineStatus.MAX_ITERATIONS, np.inf, 0
-    single = not use_gram and D >= SINGLE_PRECISION_FROM
+    single = not use_gram and not krylov and D >= SINGLE_PRECISION_FROM
     workspace: dict = {}
     for it in range(1, max_iterations + 1):
         q = Qmul(lam)
@@ -379,7 +448,7 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
         try:
             while True:
                 try:
-                    solve = _kkt_solver(columns, Q, dg, single, workspace)
+                    solve = _kkt_solver(columns, Q, dg, single, workspace, krylov)
                     step = _newton_step(solve, lam, s, r_d, r_p, mu, K)
                     break
                 except (RefinementStalled, la.LinAlgError):
@@ -389,7 +458,7 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, D, K):
                     # let the float32 factor go before the float64 matrix is made:
                     # at d = 192 they are 5.4 and 10.9 GB
                     solve = None
-        except (la.LinAlgError, ValueError):
+        except (la.LinAlgError, ValueError, RefinementStalled):
             status = EngineStatus.NUMERICAL_ERROR
             break
         if target is not None and objective <= (PURIFY_FROM * target) ** 2 * lam.sum() ** 2:
@@ -428,7 +497,7 @@ def _proximal_certificate(solve, columns, lam, s, target):
     return None
 
 
-def _kkt_solver(columns, Q, dg, single, workspace):
+def _kkt_solver(columns, Q, dg, single, workspace, krylov=False):
     """u -> (A^T A + diag(dg))^{-1} u: by the K x K matrix Q + diag(dg) when the
     caller has the Gram matrix Q, else through the D-space matrix I + A diag(c) A^T."""
     if Q is not None:
@@ -436,7 +505,7 @@ def _kkt_solver(columns, Q, dg, single, workspace):
         N[np.diag_indices_from(N)] += dg
         return Cholesky(N.T).solve
     c = 1.0 / dg
-    newton = NewtonSolver(columns, c, single, workspace)
+    newton = NewtonSolver(columns, c, single, workspace, krylov)
     shape = columns.matrix_shape
 
     def solve(b):
