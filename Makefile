@@ -32,8 +32,9 @@ run: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 8,12,16 --seeds 8 \
 		--jobs $(JOBS) --out results/capacity.csv --reference $(REFERENCE)/capacity.csv
 
-## bench: the project against the dense cvxpy baseline, and whole bisections guided by kappa*
-## against the plain search, side by side (writes BENCHMARKS.md; BISECTIONS=64,coupled:96 adds
+## bench: the project against the dense cvxpy baseline, whole bisections guided by kappa*
+## against the plain search, stored against drawn competitors, the IPM's default Newton form
+## against its float32-only one, side by side (writes BENCHMARKS.md; BISECTIONS=64,coupled:96 adds
 ## d = 96, ~30 min more); BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
 BISECTIONS ?= 64
 bench: $(STAMP)
@@ -41,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bisections.py --rows $(BISECTIONS) $(BENCH_ARGS)
 	$(BIN)/python benchmarks/real_files.py
 	$(BIN)/python benchmarks/drawn_competitors.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/newton_forms.py $(BENCH_ARGS)
 
 ## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds),
 ## into results/capacity-large.csv, compared with the reference

@@ -16,13 +16,12 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import machine, measure, write_section  # noqa: E402  (benchmarks/)
+from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
 
 
 # -- the measured jobs (run in a child; each returns seconds, outcome) ----------------
@@ -111,15 +110,11 @@ def main(argv=None):
                          f"{ours.outcome} |")
 
     command = "make bench" if not argv else "python benchmarks/bench.py " + " ".join(argv)
-    load = os.getloadavg()[0]
+    reuse = (f" {len(reused)} of the runs were reused from build/bench-measurements.jsonl, "
+             f"recorded by an earlier run between {min(reused)[:16].replace('T', ' ')} and "
+             f"{max(reused)[11:16]} UTC." if reused else "")
     header = ["## Gaussian instances (issue 3)", "",
-              f"Made by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
-              f"in {(time.time() - started) / 60:.1f} min; 1-minute load average "
-              f"{load_before:.1f} at the start and {load:.1f} at the end."
-              + (f" {len(reused)} of the runs were reused from build/bench-measurements.jsonl, "
-                 f"recorded by an earlier run between {min(reused)[:16].replace('T', ' ')} and "
-                 f"{max(reused)[11:16]} UTC." if reused else ""), "",
-              f"Machine: {machine()}.", "",
+              *provenance(command, started, load_before, reuse),
               "Each cell is the median over n fresh processes (peak memory is the largest "
               "max RSS of those children; imports and instance generation are not timed). "
               "The baseline is "

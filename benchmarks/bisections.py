@@ -18,13 +18,12 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import machine, measure, write_section  # noqa: E402  (benchmarks/)
+from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-bisections.jsonl"
 BEGIN = "<!-- bisection rows: benchmarks/bisections.py -->"
@@ -74,13 +73,9 @@ def main(argv=None):
                      f"**{plain.median / guided.median:.2f}×** | {plain.peak:.0f} | "
                      f"{guided.peak:.0f} | {plain.outcome} | {guided.outcome}"
                      f"{'' if same else ' **p* differs**'} |")
-    load = os.getloadavg()[0]
     command = "python benchmarks/bisections.py " + " ".join(argv or sys.argv[1:])
     header = ["## Whole per-seed capacity bisections (issue 12)", "",
-              f"Made by `{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} "
-              f"UTC in {(time.time() - started) / 60:.1f} min; 1-minute load average "
-              f"{load_before:.1f} at the start and {load:.1f} at the end.", "",
-              f"Machine: {machine()}.", "",
+              *provenance(command, started, load_before),
               "Seed 0, one fresh process per cell (peak = its max RSS). Both columns run "
               "`run_capacity_task` (every probe certified); *plain* with "
               "`secant=False, seed_memory=False`, *guided* as shipped. Same engine "

@@ -18,13 +18,12 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import machine, measure, write_section  # noqa: E402  (benchmarks/)
+from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-drawn.jsonl"
 BEGIN = "<!-- drawn-competitor rows: benchmarks/drawn_competitors.py -->"
@@ -71,10 +70,7 @@ def main(argv=None):
 
     command = "python benchmarks/drawn_competitors.py " + " ".join(argv or [])
     header = ["## Decoupled competitors: stored against drawn on demand (issue 12)", "",
-              f"Made by `{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} "
-              f"UTC in {(time.time() - started) / 60:.1f} min; 1-minute load average "
-              f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end.", "",
-              f"Machine: {machine()}.", "",
+              *provenance(command, started, load_before),
               "One `decide(instance, kappa_rtol=0.02, mirror_descent=False)` (a search's probe "
               "from the Hebbian start) per cell, in a fresh process: the same generated "
               "decoupled instance (seed 0, near p_c) with its competitors stored and drawn. "

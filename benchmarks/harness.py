@@ -16,6 +16,7 @@ import platform
 import resource
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -118,6 +119,16 @@ def machine() -> str:
     return (f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores, "
             f"{mem:.0f} GiB; Python {platform.python_version()}, numpy {np.__version__}, "
             f"scipy {scipy.__version__}, cvxpy {cvxpy.__version__}")
+
+
+def provenance(command: str, started: float, load_before: float, extra: str = "") -> list[str]:
+    """The lines under a section's title: the command that made it, when, in how
+    long, under what load (1-minute averages at its start and end; `extra` is
+    appended to that sentence), and on which machine."""
+    return [f"Made by `{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
+            f"in {(time.time() - started) / 60:.1f} min; 1-minute load average "
+            f"{load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end." + extra,
+            "", f"Machine: {machine()}.", ""]
 
 
 def write_section(out: Path, section: str, begin: str, end: str) -> None:
