@@ -47,6 +47,7 @@ failed):
     journal: recorded probes not reused      test_journal.py::test_an_interrupted_search_resumes_with_its_probes
     journal: another task's probes reused    test_journal.py::test_a_journal_of_another_task_is_not_used
     ipm: no memory guard                     test_limits.py::test_the_ipm_refuses_a_newton_matrix_that_cannot_fit
+    ipm: slowest Newton form that fits       test_limits.py::test_the_ipm_refuses_a_newton_matrix_that_cannot_fit
 
 About 4 s a mutant (pytest's start-up dominates); ~2.5 min in all on 2 busy cores.
 """
@@ -163,7 +164,10 @@ MUTANTS = (
            'if record is None or list(record.get("key", ())) != list(self.key):',
            "if record is None:", ("tests/test_journal.py",)),
     Mutant("ipm: no memory guard", ACTIVE_SET,
-           "    if need > newton_memory_budget():", "    if False:", ("tests/test_limits.py",)),
+           "    if form is None:", "    if False:", ("tests/test_limits.py",)),
+    Mutant("ipm: slowest Newton form that fits", ACTIVE_SET,
+           "    return fitting[0], forms[fitting[0]]", "    return fitting[-1], forms[fitting[-1]]",
+           ("tests/test_limits.py",)),
 )
 
 

