@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
+from harness import measure, provenance, side_by_side, write_section  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-drawn.jsonl"
 BEGIN = "<!-- drawn-competitor rows: benchmarks/drawn_competitors.py -->"
@@ -62,9 +62,7 @@ def main(argv=None):
         stored = measure(_decision, (d, p, 0, False), 1, CACHE, args.resume)
         drawn = measure(_decision, (d, p, 0, True), 1, CACHE, args.resume)
         lines.append(f"| {d} | {p} | {8 * p * (p - 1) * d / 2**20:.0f} MiB | "
-                     f"{stored.cell()} | {drawn.cell()} | "
-                     f"**{drawn.median / stored.median:.2f}×** | {stored.peak:.0f} | "
-                     f"{drawn.peak:.0f} | **{drawn.peak / stored.peak:.2f}×** | "
+                     f"{side_by_side(stored, drawn)} | "
                      f"{'yes' if drawn.outcome == stored.outcome else 'NO'} | "
                      f"{stored.outcome} |")
 

@@ -121,6 +121,13 @@ def machine() -> str:
             f"scipy {scipy.__version__}, cvxpy {cvxpy.__version__}")
 
 
+def side_by_side(first: Measurement, second: Measurement) -> str:
+    """The middle of a row comparing two ways of doing the same job: each one's
+    time, the time ratio second / first, each one's peak, the memory ratio."""
+    return (f"{first.cell()} | {second.cell()} | **{second.median / first.median:.2f}×** | "
+            f"{first.peak:.0f} | {second.peak:.0f} | **{second.peak / first.peak:.2f}×**")
+
+
 def provenance(command: str, started: float, load_before: float, extra: str = "") -> list[str]:
     """The lines under a section's title: the command that made it, when, in how
     long, under what load (1-minute averages at its start and end; `extra` is

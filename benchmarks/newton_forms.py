@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
+from harness import measure, provenance, side_by_side, write_section  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-newton-forms.jsonl"
 BEGIN = "<!-- newton-form rows: benchmarks/newton_forms.py -->"
@@ -75,9 +75,7 @@ def main(argv=None):
     for d, p, seed in sizes:
         default = measure(_decision, (d, p, seed, "default"), 1, CACHE, args.resume)
         single = measure(_decision, (d, p, seed, "float32"), 1, CACHE, args.resume)
-        lines.append(f"| {d} | {p} | {seed} | {default.cell()} | {single.cell()} | "
-                     f"**{single.median / default.median:.2f}×** | {default.peak:.0f} | "
-                     f"{single.peak:.0f} | **{single.peak / default.peak:.2f}×** | "
+        lines.append(f"| {d} | {p} | {seed} | {side_by_side(default, single)} | "
                      f"{'yes' if _proof(single) == _proof(default) else 'NO'} | "
                      f"{default.outcome} |")
 

@@ -173,7 +173,7 @@ class RoundOutcome:
     reason: str = ""
 
 
-def _restricted_ipm(ctx: RoundContext, active, form: str = "auto"):
+def _restricted_ipm(ctx: RoundContext, active, form: str):
     """One restricted solve by the structured IPM, certifying as it goes.
 
     The round ends early ("cut") once the iterate is moderately converged and

@@ -308,7 +308,7 @@ class NewtonSolver:
             workspace[dtype] = np.empty(rfp_shape(D), dtype=dtype)
         self.blocks = columns.input_blocks(c)
         self.columns, self.c = columns, c
-        self.single, self.krylov = single or krylov, krylov
+        self.single, self.krylov = single, krylov
         self.shift = 0.0
         try:
             self.factor = self._factorise(workspace[dtype])
@@ -328,10 +328,10 @@ class NewtonSolver:
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         t = self.factor.solve(b).astype(np.float64)
-        if not self.single:
-            return t
         if self.krylov:
             return self._conjugate_gradients(b, t)
+        if not self.single:
+            return t
         scale = np.linalg.norm(b)
         previous = np.inf
         for step in range(REFINEMENT_STEPS + 1):
