@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from feasibility.capacity import batch
-from feasibility.capacity.batch import Progress
+from feasibility.capacity.progress import Progress
 from feasibility.cli.main import main
 
 

@@ -18,15 +18,14 @@ executor gives the same rows.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import math
 import os
-import shutil
 import socket
 import sys
-import time
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import pandas as pd
 
 from feasibility.capacity.bisection import CapacityResult, capacity_bisection, capacity_guess
 from feasibility.capacity.journal import ProbeJournal, gather, journal_folder
+from feasibility.capacity.progress import Progress, solver_heartbeat, worker_line
 from feasibility.core.errors import InputError, WorkerLost
 from feasibility.core.files import content_digest, write_csv_atomic, write_text_atomic
 from feasibility.core.instances import (
@@ -146,15 +146,17 @@ def journaled_bisection(full, key: tuple, label: str, journal: str | None = None
     stderr after `label` (probe_reporter). ``search``: capacity_bisection's options."""
     probe_journal = ProbeJournal(journal, key) if journal is not None else None
     known, known_boundary = probe_journal.recorded() if probe_journal else (None, None)
-    return capacity_bisection(full, known=known, known_boundary=known_boundary,
-                              memory=probe_journal.memory() if probe_journal else None,
-                              on_probe=probe_reporter(label, probe_journal, progress), **search)
+    with solver_heartbeat(label) if progress else contextlib.nullcontext():
+        return capacity_bisection(full, known=known, known_boundary=known_boundary,
+                                  memory=probe_journal.memory() if probe_journal else None,
+                                  on_probe=probe_reporter(label, probe_journal, progress),
+                                  **search)
 
 
 def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bool = False):
     """capacity_bisection's ``on_probe``: each probe solved goes to the `journal`,
     and with `progress` those that took REPORTED_PROBE_SECONDS or more get a line
-    on stderr, after `label`. None where neither is asked for."""
+    on stderr, after `label` (the solve itself gets one each HEARTBEAT_SECONDS). None where neither is asked for."""
     if journal is None and not progress:
         return None
 
@@ -162,11 +164,7 @@ def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bo
         if journal is not None:
             journal.record(probe, weights)
         if progress and probe.seconds >= REPORTED_PROBE_SECONDS:
-            # a worker's line: start it afresh where the parent draws a bar, and
-            # write it whole, so that workers' lines do not interleave
-            start = "\r\x1b[K" if Progress.interactive(sys.stderr) else ""
-            sys.stderr.write(f"{start}  {label}: {probe.describe()}\n")
-            sys.stderr.flush()
+            worker_line(f"{label}: {probe.describe()}")
 
     return on_probe
 
@@ -379,79 +377,6 @@ def _execute_dask(function, tasks, solver, scheduler: str | None):
 
 def _tagged(function, task, solver):
     return task, function(task, solver)
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
-
-
-class Progress:
-    """Counts, elapsed time and ETA on stderr.
-
-    ``bar``: one line redrawn in place, when the stream is a terminal and the
-    environment variable CI is unset; ``lines``: one line per finished task
-    (logs, CI, pipes); ``off``: nothing (``--quiet``). The ETA is the mean time
-    per task finished in this run times the tasks left.
-    """
-
-    WIDTH = 24
-
-    def __init__(self, total: int, done: int, quiet: bool, stream=None):
-        self.total, self.done, self.quiet = total, done, quiet
-        self.stream = sys.stderr if stream is None else stream
-        self.start, self.new = time.monotonic(), 0
-        self.mode = "off" if quiet else ("bar" if self.interactive(self.stream) else "lines")
-        self._drawn = False
-        if self.mode == "bar" and self.done < self.total:
-            self._draw("")
-
-    @staticmethod
-    def interactive(stream) -> bool:
-        """Whether the bar is drawn on `stream`: a terminal, outside CI."""
-        if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
-            return False
-        try:
-            return bool(stream.isatty())
-        except (AttributeError, ValueError):
-            return False
-
-    def eta(self) -> float | None:
-        if self.new == 0:
-            return None
-        return (self.total - self.done) * (time.monotonic() - self.start) / self.new
-
-    def _draw(self, label: str):
-        fraction = self.done / self.total if self.total else 1.0
-        filled = int(round(fraction * self.WIDTH))
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        line = (f"[{bar}] {self.done}/{self.total} {fraction:4.0%}  "
-                f"elapsed {_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}"
-                + (f"  {label}" if label else ""))
-        width = shutil.get_terminal_size((100, 20)).columns
-        self.stream.write("\r" + line[:max(width - 1, 20)] + "\x1b[K")
-        self.stream.flush()
-        self._drawn = True
-
-    def update(self, label: str):
-        self.done += 1
-        self.new += 1
-        if self.mode == "bar":
-            self._draw(label)
-        elif self.mode == "lines":
-            print(f"[{self.done}/{self.total}] {label}  elapsed "
-                  f"{_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}",
-                  file=self.stream, flush=True)
-
-    def close(self):
-        """End the bar's line (so that what follows starts on a fresh one)."""
-        if self.mode == "bar" and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
 
 
 def run_tasks(tasks, out: Path, columns, key_columns, function, solver=None,

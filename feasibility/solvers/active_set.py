@@ -11,6 +11,7 @@ the loop stops as soon as the bracket decides the verdict.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -37,6 +38,12 @@ from feasibility.solvers import first_order, structured
 from feasibility.solvers.ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
 from feasibility.solvers.programs import PROGRAMS, ReducedInstance, restricted_program
 from feasibility.solvers.selection import smallest_per_row
+
+#: a record per IPM iteration, at DEBUG: which p, which iteration, how many
+#: constraints, the bracket on kappa* so far. Silent unless asked for
+#: (logging.basicConfig(level=logging.DEBUG) in a notebook; capacity's
+#: progress shows one a minute: batch.solver_heartbeat)
+iteration_log = logging.getLogger(__name__)
 
 #: measured fastest among the solvers that certify (see BENCHMARKS.md)
 DEFAULT_SOLVER = "ipm"
@@ -161,6 +168,8 @@ class RoundContext:
     rtol: float | None = None
     #: rounds allowed to start once the verdict is settled (None: until done)
     rounds_past_verdict: int | None = None
+    #: time.monotonic() when the decision began (the iteration log's clock)
+    started: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,8 +196,11 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
     columns = KroneckerColumns(reduced.directions(rows, slots), reduced.inputs[used], local)
     mask = instance.slot_mask()
     found = {}
+    iterations = 0
 
     def check(lam, W_reduced, rel_gap):
+        nonlocal iterations
+        iterations += 1
         W = reduced.memory(W_reduced)
         scaled = certify.scaled_margins(instance, W)
         bracket.offer_weights(W, "ipm", scaled)
@@ -199,6 +211,12 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
                 ctx.rtol is not None and bracket.lower is not None
                 and bracket.lower >= (1 - ctx.rtol) * norm):
             bracket.offer_certificate(FarkasCertificate(rows, slots, lam), "ipm")
+        if iteration_log.isEnabledFor(logging.DEBUG):
+            iteration_log.debug(
+                "p=%d: IPM iteration %d on %s constraints after %s s, relative gap %.1e, "
+                "kappa* in [%s, %s]", instance.n, iterations, f"{len(rows):,}",
+                f"{time.monotonic() - ctx.started:,.0f}", rel_gap, _bound(bracket.lower),
+                _bound(bracket.upper))
         if ctx.done(bracket):
             return EngineStatus.STOPPED
         if rel_gap < CUT_GAP:
@@ -219,6 +237,11 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
         if violated.any():
             found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
     return result, found.get("new")
+
+
+def _bound(value: float | None) -> str:
+    """One end of a bracket for the iteration log (None: no bound yet)."""
+    return "?" if value is None else f"{value:.3e}"
 
 
 #: the IPM gives its Newton matrix at most this fraction of physical memory: in
@@ -527,7 +550,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         for name, kind in chain:
             tried.append(f"{name}/{kind}")
             ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance,
-                               rtol, ROUNDS_PAST_VERDICT if bracket_rtol is None else None)
+                               rtol, ROUNDS_PAST_VERDICT if bracket_rtol is None else None,
+                               start)
             rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
             # kappa_rtol: the next engine is not run for a tighter bracket alone
