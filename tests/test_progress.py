@@ -15,7 +15,9 @@ from feasibility.capacity.bisection import capacity_guess
 from feasibility.capacity.journal import probes_path
 from feasibility.capacity.progress import solver_heartbeat
 from feasibility.core.memory import peak_resident_bytes
+from feasibility.solvers import solver_log
 from feasibility.solvers.active_set import iteration_log
+from feasibility.solvers.first_order import mirror_descent_memory, step_log
 
 
 def logged_iteration(message: str) -> int:
@@ -47,6 +49,19 @@ def test_the_iteration_log_has_one_record_per_ipm_iteration(caplog):
     assert lowers[-1] <= decision.margin_lower
 
 
+def test_the_mirror_descent_logs_each_step(caplog):
+    """The descent that starts the active set (minutes at d = 192) has a record
+    per step, numbered, with the best normalised margin so far, which never falls."""
+    instance = generate("decoupled", 10, 30, seed=4)
+    with caplog.at_level(logging.DEBUG, logger=step_log.name):
+        mirror_descent_memory(instance, steps=25)
+    messages = [r.getMessage() for r in caplog.records if r.name == step_log.name]
+    assert [int(m.split("step ")[1].split()[0]) for m in messages] == list(range(1, 26))
+    assert all(m.startswith("p=30: mirror descent ") and " of 25," in m for m in messages)
+    best = [float(m.rsplit(" ", 1)[1]) for m in messages]
+    assert best == sorted(best)
+
+
 def heartbeats(capsys) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if "IPM iteration" in line]
 
@@ -64,7 +79,7 @@ def test_a_capacity_run_beats_from_inside_each_solve(tmp_path, monkeypatch, caps
     assert solved and {int(line.split("p=")[1].split(":")[0]) for line in lines} == solved
     assert all(line.strip().startswith("coupled d=12 seed=1: p=") and "peak memory" in line
                for line in lines)
-    assert iteration_log.handlers == [] and iteration_log.level == logging.NOTSET
+    assert solver_log.handlers == [] and solver_log.level == logging.NOTSET
 
     run_capacity_grid([CapacityTask("coupled", 12, 1)], tmp_path / "quiet.csv",
                       executor="serial", quiet=True)
@@ -79,13 +94,13 @@ def test_the_heartbeat_keeps_to_its_own_thread(capsys):
     """Tasks that share a process as threads keep their own labels: a record
     from another thread is not shown under this one's."""
     with solver_heartbeat("mine", every=0.0):
-        iteration_log.debug("from here")
-        other = threading.Thread(target=iteration_log.debug, args=("from elsewhere",))
+        step_log.debug("from here")
+        other = threading.Thread(target=step_log.debug, args=("from elsewhere",))
         other.start()
         other.join()
     err = capsys.readouterr().err
     assert "mine: from here" in err and "elsewhere" not in err
-    assert iteration_log.handlers == [] and iteration_log.level == logging.NOTSET
+    assert solver_log.handlers == [] and solver_log.level == logging.NOTSET
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")

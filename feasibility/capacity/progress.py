@@ -15,7 +15,7 @@ import threading
 import time
 
 from feasibility.core.memory import peak_resident_bytes
-from feasibility.solvers.active_set import iteration_log
+from feasibility.solvers import solver_log
 
 #: at most one heartbeat line this often from a solve: none at d <= 64, where a
 #: probe takes seconds; one per IPM iteration at d = 192 (~5 min each here)
@@ -105,7 +105,7 @@ def worker_line(text: str, stream=None):
 
 
 class SolverHeartbeat(logging.Handler):
-    """active_set's iteration log as a line on stderr after `label`, at most one
+    """The solvers' progress records (solver_log) as a line on stderr after `label`, at most one
     every `every` seconds, with this process's peak memory. Only the records of
     the thread that made it: tasks that share a process (threads) keep their labels."""
 
@@ -127,15 +127,16 @@ class SolverHeartbeat(logging.Handler):
 
 @contextlib.contextmanager
 def solver_heartbeat(label: str, every: float | None = None):
-    """Within this block, a solve's IPM iterations show on stderr, after
-    `label`, at most one line every `every` seconds (HEARTBEAT_SECONDS)."""
+    """Within this block, a solve's IPM iterations and descent steps show on
+    stderr, after `label`, at most one line every `every` seconds
+    (HEARTBEAT_SECONDS)."""
     handler = SolverHeartbeat(label, HEARTBEAT_SECONDS if every is None else every)
-    level = iteration_log.level
-    iteration_log.addHandler(handler)
-    if not iteration_log.isEnabledFor(logging.DEBUG):
-        iteration_log.setLevel(logging.DEBUG)
+    level = solver_log.level
+    solver_log.addHandler(handler)
+    if not solver_log.isEnabledFor(logging.DEBUG):
+        solver_log.setLevel(logging.DEBUG)
     try:
         yield handler
     finally:
-        iteration_log.removeHandler(handler)
-        iteration_log.setLevel(level)
+        solver_log.removeHandler(handler)
+        solver_log.setLevel(level)

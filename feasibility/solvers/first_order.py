@@ -13,6 +13,8 @@ from the Hebbian memory, 1 round and 176 s from this one after 300 steps, 20 s).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from feasibility.core.instances import Instance
@@ -27,6 +29,10 @@ MIRROR_STEPS = 300
 #: 50-58% at 0.47, 26-31% at 0.78; d = 96, 60 per input, 98.9% at 0.1, 99.98%
 #: at 0.2, 100% at 0.3; the Hebbian memory's: 73% and 80%
 MIRROR_STEP_SCALE = 0.2
+
+#: a record per step, at DEBUG (at d = 192 the descent over 13 million
+#: constraints takes minutes before the IPM starts: capacity's heartbeat shows it)
+step_log = logging.getLogger(__name__)
 
 
 def mirror_descent_memory(instance: Instance, steps: int = MIRROR_STEPS,
@@ -60,5 +66,8 @@ def mirror_descent_memory(instance: Instance, steps: int = MIRROR_STEPS,
         kappa = float(gradient[live].min()) / norm
         if kappa > best_kappa:
             best, best_kappa = W, kappa
+        if step_log.isEnabledFor(logging.DEBUG):
+            step_log.debug("p=%d: mirror descent step %d of %d, best normalised margin %.3e",
+                           instance.n, step + 1, steps, best_kappa)
         log_lam -= (scale / (norm * np.sqrt(step + 1.0))) * gradient
     return best
