@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import feasibility.capacity.progress as progress
+from feasibility import generate, save
+from feasibility.capacity.bisection import capacity_guess
 from feasibility.cli.main import main
 
 
@@ -27,6 +30,24 @@ def test_generate_then_check_json(tmp_path, capsys):
         assert key in record
     assert record["verdict"] == "feasible" and record["n"] == 9 and record["d_in"] == 5
     assert np.load(tmp_path / "W.npy").shape == (5, 5)
+
+
+def test_check_and_prune_say_how_a_long_solve_goes_on_stderr_only(tmp_path, capsys,
+                                                                  monkeypatch):
+    """A large file's solve takes hours: check and prune show its IPM iterations
+    on stderr after the file's name (progress.HEARTBEAT_SECONDS apart, here 0);
+    stdout stays the report, and --json keeps stderr quiet too."""
+    monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", 0.0)
+    path = tmp_path / "near.npz"
+    save(generate("coupled", 12, capacity_guess(12), seed=2), path)
+    for command in ("check", "prune"):
+        code, out, err = run(capsys, command, path)
+        beats = [line for line in err.splitlines() if "IPM iteration" in line]
+        assert code == 0 and beats and "IPM iteration" not in out
+        assert all(line.strip().startswith(f"near.npz: p={capacity_guess(12)}: ")
+                   for line in beats)
+        code, out, err = run(capsys, command, path, "--json")
+        assert code == 0 and "IPM iteration" not in err and json.loads(out)
 
 
 def test_check_infeasible_exits_zero_with_certificate(tmp_path, capsys):

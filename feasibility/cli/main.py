@@ -6,12 +6,14 @@ Bad input exits with status 2 and one line on stderr; verdicts exit with 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import feasibility.cli.science as science_cli
 from feasibility.capacity import batch
+from feasibility.capacity.progress import solver_heartbeat
 from feasibility.capacity.projection import figure_path, run_dims_capacity
 from feasibility.capacity.spec import resolve_capacity_args
 from feasibility.cli.options import Parser, finite, int_list, name_list
@@ -141,7 +143,9 @@ def cmd_check(args) -> int:
         raise InputError("check: --out needs --explain")
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise InputError(f"{args.out}: --out must name a .csv or .json file")
-    decision = decide(instance, args.margin, args.solver, args.program, tolerance)
+    # a large file's solve takes hours (a D = 64,512 Newton matrix): say how it goes
+    with contextlib.nullcontext() if args.json else solver_heartbeat(Path(args.path).name):
+        decision = decide(instance, args.margin, args.solver, args.program, tolerance)
     explanation = explain(instance, decision) if args.explain else None
     if args.out:
         write_explanation(explanation, args.out)
@@ -180,8 +184,9 @@ def cmd_prune(args) -> int:
             raise InputError(f"{target}: its directory does not exist")
     if args.max_rounds is not None and args.max_rounds < 0:
         raise InputError(f"--max-rounds must be >= 0, got {args.max_rounds}")
-    result = prune(instance, solver=args.solver, max_rounds=args.max_rounds,
-                   progress=None if args.json else prune_progress)
+    with contextlib.nullcontext() if args.json else solver_heartbeat(Path(args.path).name):
+        result = prune(instance, solver=args.solver, max_rounds=args.max_rounds,
+                       progress=None if args.json else prune_progress)
     if args.out:
         save(result.kept, args.out)
     if args.report:
