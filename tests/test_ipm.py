@@ -47,6 +47,9 @@ def test_structured_products_match_the_dense_matrix(grouped):
     assert np.allclose(cols.weighted_outer(c, dtype=np.float32), H, rtol=1e-5)
     t = rng.standard_normal(A.shape[0])
     assert np.allclose(cols.newton_product(cols.input_blocks(c), t), H @ t)
+    assert np.allclose(cols.direct_newton_product(c, t), H @ t)
+    assert np.allclose(cols.newton_product(cols.input_blocks(c, np.float32), t), H @ t,
+                       rtol=1e-5)
 
 
 def test_single_precision_newton_solves_are_refined_to_double_accuracy():
@@ -202,6 +205,8 @@ def test_min_norm_point_in_the_float32_form_matches_double(monkeypatch, seed):
     assert np.linalg.norm(double.W) > 1e-2
     assert np.linalg.norm(single.W) == pytest.approx(np.linalg.norm(double.W), rel=1e-6)
     assert dtypes and set(dtypes) == {np.dtype(np.float32)}
+    # nor float64 blocks B_i (3.3 GB at d = 256): CG's product comes from the columns
+    assert cols._buffers["blocks"].dtype == np.float32
 
 
 def test_the_float32_form_gives_up_rather_than_take_an_inaccurate_direction(monkeypatch):
