@@ -156,7 +156,8 @@ def journaled_bisection(full, key: tuple, label: str, journal: str | None = None
 def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bool = False):
     """capacity_bisection's ``on_probe``: each probe solved goes to the `journal`,
     and with `progress` those that took REPORTED_PROBE_SECONDS or more get a line
-    on stderr, after `label` (the solve itself gets one each HEARTBEAT_SECONDS). None where neither is asked for."""
+    on stderr, after `label` (inside a solve, progress.solver_heartbeat speaks).
+    None where neither is asked for."""
     if journal is None and not progress:
         return None
 

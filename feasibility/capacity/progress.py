@@ -18,11 +18,12 @@ from feasibility.core.memory import peak_resident_bytes
 from feasibility.solvers import solver_log
 
 #: at most one heartbeat line this often from a solve: none at d <= 64, where a
-#: probe takes seconds; one per IPM iteration at d = 192 (~5 min each here)
+#: probe takes under a minute; one per IPM iteration at d = 192 (2.5-7 min each
+#: on 2 cores)
 HEARTBEAT_SECONDS = 60.0
 
 
-def clock(seconds: float | None) -> str:
+def _clock(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "--:--"
     seconds = int(round(seconds))
@@ -70,7 +71,7 @@ class Progress:
         filled = int(round(fraction * self.WIDTH))
         bar = "#" * filled + "-" * (self.WIDTH - filled)
         line = (f"[{bar}] {self.done}/{self.total} {fraction:4.0%}  "
-                f"elapsed {clock(time.monotonic() - self.start)}  eta {clock(self.eta())}"
+                f"elapsed {_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}"
                 + (f"  {label}" if label else ""))
         width = shutil.get_terminal_size((100, 20)).columns
         self.stream.write("\r" + line[:max(width - 1, 20)] + "\x1b[K")
@@ -84,7 +85,7 @@ class Progress:
             self._draw(label)
         elif self.mode == "lines":
             print(f"[{self.done}/{self.total}] {label}  elapsed "
-                  f"{clock(time.monotonic() - self.start)}  eta {clock(self.eta())}",
+                  f"{_clock(time.monotonic() - self.start)}  eta {_clock(self.eta())}",
                   file=self.stream, flush=True)
 
     def close(self):
@@ -105,9 +106,10 @@ def worker_line(text: str, stream=None):
 
 
 class SolverHeartbeat(logging.Handler):
-    """The solvers' progress records (solver_log) as a line on stderr after `label`, at most one
-    every `every` seconds, with this process's peak memory. Only the records of
-    the thread that made it: tasks that share a process (threads) keep their labels."""
+    """The solvers' progress records (solver_log) as a line on stderr after
+    `label`, at most one every `every` seconds, with this process's peak memory.
+    Only the records of the thread that made it: tasks that share a process
+    (threads) keep their labels."""
 
     def __init__(self, label: str, every: float):
         super().__init__(logging.DEBUG)

@@ -42,7 +42,7 @@ from feasibility.solvers.selection import smallest_per_row
 #: a record per IPM iteration, at DEBUG: which p, which iteration, how many
 #: constraints, the bracket on kappa* so far. Silent unless asked for
 #: (logging.basicConfig(level=logging.DEBUG) in a notebook; capacity's
-#: progress shows one a minute: batch.solver_heartbeat)
+#: progress shows one a minute: capacity/progress.py's solver_heartbeat)
 iteration_log = logging.getLogger(__name__)
 
 #: measured fastest among the solvers that certify (see BENCHMARKS.md)
