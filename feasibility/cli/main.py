@@ -130,6 +130,12 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _file_heartbeat(args):
+    """The solver's heartbeat on stderr after the file's name (a large file's solve
+    takes hours: a D = 64,512 Newton matrix), except with --json."""
+    return contextlib.nullcontext() if args.json else solver_heartbeat(Path(args.path).name)
+
+
 def cmd_check(args) -> int:
     instance = load(args.path)
     check_solver(args.solver, args.program)
@@ -143,8 +149,7 @@ def cmd_check(args) -> int:
         raise InputError("check: --out needs --explain")
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise InputError(f"{args.out}: --out must name a .csv or .json file")
-    # a large file's solve takes hours (a D = 64,512 Newton matrix): say how it goes
-    with contextlib.nullcontext() if args.json else solver_heartbeat(Path(args.path).name):
+    with _file_heartbeat(args):
         decision = decide(instance, args.margin, args.solver, args.program, tolerance)
     explanation = explain(instance, decision) if args.explain else None
     if args.out:
@@ -184,7 +189,7 @@ def cmd_prune(args) -> int:
             raise InputError(f"{target}: its directory does not exist")
     if args.max_rounds is not None and args.max_rounds < 0:
         raise InputError(f"--max-rounds must be >= 0, got {args.max_rounds}")
-    with contextlib.nullcontext() if args.json else solver_heartbeat(Path(args.path).name):
+    with _file_heartbeat(args):
         result = prune(instance, solver=args.solver, max_rounds=args.max_rounds,
                        progress=None if args.json else prune_progress)
     if args.out:
