@@ -25,3 +25,17 @@ def shared_input_instance():
 def near_critical():
     """Coupled d=8 family: p* of seed 0 sits between 20 and 30."""
     return generate("coupled", 8, 40, 0)
+
+
+@pytest.fixture
+def start_per_input(monkeypatch):
+    """Call with n: the IPM's active set starts from each input's n tightest
+    constraints (no ACTIVE_SET_BUDGET, no START_SHARE), so that small instances
+    take the rounds a start that misses binding constraints takes."""
+    from feasibility.solvers import active_set
+
+    def start(per_input: int) -> None:
+        monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", per_input)
+        monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+        monkeypatch.setattr(active_set, "START_SHARE", 0.0)
+    return start

@@ -2,6 +2,7 @@
 pinned near the transition, where the tolerance decides what can be proved."""
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from feasibility import FEASIBLE, INFEASIBLE, UNDETERMINED, decide, generate, max_margin
@@ -141,11 +142,11 @@ def test_kappa_rtol_tightens_a_solver_s_feasible_verdict_but_keeps_a_closed_form
 
 
 @pytest.mark.parametrize("d,p,seed", [(8, 18, 0), (8, 20, 1), (10, 28, 0), (10, 30, 2)])
-def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypatch, d, p, seed):
+def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(start_per_input, d, p,
+                                                                        seed):
     """With 8 constraints per input to start from, the Hebbian memory's tightest
     miss binding ones (3-4 rounds); the optimal memory's tightest hold them all."""
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    start_per_input(8)
     instance = generate("coupled", d, p, seed)
     hebbian_seeded = decide(instance, fast_path=False, kappa_rtol=1e-3, mirror_descent=False)
     optimum = max_margin(instance, solver="ipm", rtol=1e-6)
@@ -158,15 +159,15 @@ def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(monkeypa
         decide(instance, fast_path=False, seed_memory=optimum.weights[:3])
 
 
-def test_a_probe_goes_on_for_kappa_at_most_rounds_past_verdict_rounds(monkeypatch):
+def test_a_probe_goes_on_for_kappa_at_most_rounds_past_verdict_rounds(monkeypatch,
+                                                                      start_per_input):
     """kappa_rtol asks for kappa* past the verdict, but once the verdict is
     settled only ROUNDS_PAST_VERDICT more active-set rounds start. With 2
     constraints per input to start from and 1 added a round, the uncapped probe
     runs many rounds past its verdict; the verdict is the same either way
     (from the Hebbian start: the mirror-descent one settles it in 0-1 rounds)."""
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
+    start_per_input(2)
     monkeypatch.setattr(active_set, "ADDED_PER_INPUT", 1)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
     instance = generate("coupled", 12, 32, 0)
     rounds = {}
     for cap in (None, 0, 1):
@@ -176,3 +177,47 @@ def test_a_probe_goes_on_for_kappa_at_most_rounds_past_verdict_rounds(monkeypatc
         rounds[cap] = decision.rounds
     # cap 0: the round that settled the verdict is the last one
     assert rounds[1] == rounds[0] + 1 < rounds[None]
+
+
+def _first_round_start(monkeypatch, instance) -> np.ndarray:
+    """Each input's constraints in the IPM's first round (the start), per input."""
+    seen = []
+    ipm = SOLVERS["ipm"]
+
+    def spy(ctx, active):
+        if not seen:
+            seen.append(active.sum(axis=1))
+        return ipm.round(ctx, active)
+    monkeypatch.setitem(SOLVERS, "ipm", ipm._replace(round=spy))
+    decision = decide(instance, fast_path=False, mirror_descent=False)
+    assert decision.verdict != UNDETERMINED and decision.verify(instance)
+    return seen[0]
+
+
+def test_the_start_holds_a_share_of_each_input_s_constraints_within_its_memory(monkeypatch):
+    """Where ACTIVE_SET_BUDGET gives an input few of its constraints (d > 128),
+    the start holds START_SHARE of them; no more than START_MEMORY_FRACTION of
+    memory holds (START_BYTES_PER_DIRECTION d_out bytes a constraint); and never
+    fewer than INITIAL_PER_INPUT."""
+    instance = generate("coupled", 8, 60, 0)        # 59 competitors an input
+    slots = instance.slot_mask().sum(axis=1)
+    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
+    monkeypatch.setattr(active_set, "START_SHARE", 0.2)
+    start = _first_round_start(monkeypatch, instance)
+    assert np.all(start >= 0.2 * slots) and np.all(start < 0.2 * slots + 1)
+
+    # memory for 5 directions an input
+    per_direction = active_set.START_BYTES_PER_DIRECTION * instance.d_out
+    monkeypatch.setattr(active_set, "physical_memory",
+                        lambda: 5 * instance.n * per_direction / active_set.START_MEMORY_FRACTION)
+    start = _first_round_start(monkeypatch, instance)
+    assert np.all(start == 5)
+    assert start.sum() * per_direction <= (active_set.START_MEMORY_FRACTION
+                                           * active_set.physical_memory())
+    # ...but no fewer than the floor, whatever the memory
+    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 7)
+    assert np.all(_first_round_start(monkeypatch, instance) == 7)
+    # and the budget, where it gives more, as before
+    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 20 * instance.n)
+    assert np.all(_first_round_start(monkeypatch, instance) == 20)

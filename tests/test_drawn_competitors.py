@@ -117,15 +117,14 @@ def test_a_large_decoupled_prefix_holds_its_facts_not_its_competitors(monkeypatc
                           instances.competitor_rows(256, 0, 6999, 6999)[6998])
 
 
-def test_decide_does_not_descend_over_drawn_competitors(drawing, monkeypatch):
+def test_decide_does_not_descend_over_drawn_competitors(drawing, monkeypatch, start_per_input):
     # the descent makes two passes a step, 600 in all: drawn, that is hours at d = 192
     calls = []
     real = first_order.mirror_descent_memory
     monkeypatch.setattr(first_order, "mirror_descent_memory",
                         lambda instance: calls.append(instance.draws_competitors)
                         or real(instance))
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    start_per_input(8)
     drawn, stored = pair(d=8, p=30, seed=2)
     from_stored = decide(stored, fast_path=False)
     assert calls == [False]                    # 8 of 29 slots: the stored one descends

@@ -72,19 +72,18 @@ def test_its_tightest_constraints_hold_more_of_the_binding_ones_than_hebbian(d, 
     assert held(first_order.mirror_descent_memory(instance)) > held(hebbian_memory(instance))
 
 
-def test_decide_starts_from_it_only_where_the_start_leaves_most_constraints_out(monkeypatch):
+def test_decide_starts_from_it_only_where_the_start_leaves_most_constraints_out(
+        monkeypatch, start_per_input):
     calls = []
     real = first_order.mirror_descent_memory
     monkeypatch.setattr(first_order, "mirror_descent_memory",
                         lambda instance: calls.append(instance.n) or real(instance))
     instance = generate("coupled", 10, 30, 2)
     decide(instance, fast_path=False)            # 24 per input cover all 29 slots
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 15)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    start_per_input(15)
     decide(instance, fast_path=False)            # 15 of 29: over half of them
     assert calls == []
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    start_per_input(8)
     decision = decide(instance, fast_path=False, kappa_rtol=1e-3)
     assert calls == [30] and decision.verdict == FEASIBLE and decision.verify(instance)
     decide(instance, fast_path=False, seed_memory=decision.weights)   # a seed memory is better
@@ -92,11 +91,10 @@ def test_decide_starts_from_it_only_where_the_start_leaves_most_constraints_out(
     assert calls == [30]
 
 
-def test_a_mirror_descent_memory_that_stores_the_facts_settles_the_verdict(monkeypatch):
+def test_a_mirror_descent_memory_that_stores_the_facts_settles_the_verdict(start_per_input):
     """No solver runs where its W already stores every fact (the Hebbian
     memory does not store these 18)."""
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    start_per_input(8)
     instance = generate("coupled", 10, 18, 0)
     assert normalised_kappa(instance, hebbian_memory(instance)) < 0
     decision = decide(instance, fast_path=False)
@@ -106,10 +104,9 @@ def test_a_mirror_descent_memory_that_stores_the_facts_settles_the_verdict(monke
 
 @pytest.mark.parametrize("d,p,seed", [(8, 20, 1), (10, 28, 0), (10, 30, 2), (12, 44, 1)])
 def test_from_its_start_a_decision_needs_fewer_rounds_than_from_the_hebbian_one(
-        monkeypatch, d, p, seed):
+        start_per_input, d, p, seed):
     """8 constraints per input to start from: the Hebbian start takes 3-4 rounds."""
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 8)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
+    start_per_input(8)
     instance = generate("coupled", d, p, seed)
     mirror = decide(instance, fast_path=False, kappa_rtol=1e-3)
     hebbian = decide(instance, fast_path=False, kappa_rtol=1e-3, mirror_descent=False)

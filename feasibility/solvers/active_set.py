@@ -66,6 +66,19 @@ CONIC_PER_INPUT = 6
 #: and 3 rounds, 508 s, 3.9 GiB from 600k, but each iteration cost 14% more,
 #: which every later probe (seeded by the last W: one round) would pay
 ACTIVE_SET_BUDGET = 250_000
+#: ...and at least this share of each input's constraints, where the budget gives
+#: fewer (d > 128): from the budget's 135-137 per input of ~1,850 competitors
+#: (7.3-7.5%) d = 128's probes took one round; from its 68 of 3,660 (1.9%) the
+#: first d = 192 probe needed three of ~70 min each, for 48 and then 5 binding
+#: constraints the start had missed. Past d = 96 a constraint costs little
+#: beside the Newton matrix (K r_out^2 flops for the blocks against D^3 / 3)
+START_SHARE = 0.07
+#: ...within this fraction of physical memory for the start's directions and
+#: their scaled copy (START_BYTES_PER_DIRECTION r_out bytes a constraint): on
+#: 24 GiB, 183 per input at d = 192 (+1.6 GB), 85 at d = 256 (+1.0 GB, in the
+#: float32 form's 14.0 GiB peak)
+START_MEMORY_FRACTION = 0.08
+START_BYTES_PER_DIRECTION = 16
 #: below this fraction of each input's constraints in the start, the start is
 #: taken from a mirror-descent memory over all constraints, not the Hebbian one:
 #: coupled d = 96 (20% of them): 1 round against 5; d = 64 (80%): the Hebbian
@@ -348,7 +361,13 @@ def _conic_round(ctx: RoundContext, active) -> RoundOutcome:
 
 
 def _ipm_initial(instance: Instance) -> int:
-    return max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n)
+    """Constraints per input in the IPM's starting active set: ACTIVE_SET_BUDGET
+    shared out, or START_SHARE of each input's own where that is more and fits
+    START_MEMORY_FRACTION of memory; never under INITIAL_PER_INPUT."""
+    share = int(np.ceil(START_SHARE * instance.n_constraints / instance.n))
+    fits = int(START_MEMORY_FRACTION * physical_memory()
+               // (START_BYTES_PER_DIRECTION * instance.d_out * instance.n))
+    return max(INITIAL_PER_INPUT, ACTIVE_SET_BUDGET // instance.n, min(share, fits))
 
 
 def _conic_initial(instance: Instance) -> int:
