@@ -75,6 +75,35 @@ def test_single_precision_gives_up_on_an_ill_conditioned_system():
         NewtonSolver(cols, c, single=True).solve(np.ones(42))
 
 
+@pytest.mark.parametrize("big", [1e4, 1e5])
+def test_where_refinement_stalls_the_mixed_form_goes_on_by_conjugate_gradients(monkeypatch,
+                                                                                big):
+    """Weights ~1e4-1e5 on a few constraints (condition 1e6-1e7): refinement of
+    the float32 factor converges too slowly and stalls, conjugate gradients on
+    the same factor and the float64 blocks' product reach REFINEMENT_FLOOR,
+    and no float64 matrix is needed."""
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=6)
+    c = np.full(400, 1e-3)
+    c[:10] = big
+    b = np.random.default_rng(0).standard_normal(42)
+    H = cols.weighted_outer(c)
+    monkeypatch.setattr(ipm, "MIXED_KRYLOV", False)
+    with pytest.raises(RefinementStalled):
+        NewtonSolver(cols, c, single=True).solve(b)
+    monkeypatch.setattr(ipm, "MIXED_KRYLOV", True)
+    solver = NewtonSolver(cols, c, single=True)
+    t = solver.solve(b)
+    assert solver.factor.L.dtype == np.float32 and solver.shift == 0.0
+    assert np.linalg.norm(H @ t - b) <= ipm.REFINEMENT_FLOOR * np.linalg.norm(b)
+    np.testing.assert_allclose(t, np.linalg.solve(H, b), rtol=1e-7, atol=1e-7 * np.abs(t).max())
+    # ...and where they do not reach it either (no step allowed, and at 1e5 the
+    # refined solution is not within it), the float64 matrix is still made
+    monkeypatch.setattr(ipm, "KRYLOV_STEPS", 0)
+    if big >= 1e5:
+        with pytest.raises(RefinementStalled):
+            NewtonSolver(cols, c, single=True).solve(b)
+
+
 @pytest.mark.parametrize("seed", [10, 11, 12])
 def test_min_norm_point_in_single_precision_matches_double(monkeypatch, seed):
     """Float32 factors while refinement converges, float64 after: same optimum."""

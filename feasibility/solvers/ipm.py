@@ -77,6 +77,9 @@ REFINEMENT_CONTRACTION = 0.5
 #: after KRYLOV_STEPS iterations; a factorisation that fails is made again of
 #: H + CHOLESKY_SHIFT max(diag H) I, positive definite in float32 where H is not
 KRYLOV_STEPS = 50
+#: the "mixed" form tries the same conjugate gradients (on the float64 blocks'
+#: product) where refinement stalls, before it goes on in float64
+MIXED_KRYLOV = True
 CHOLESKY_SHIFT = 1e-6
 #: ... and, with no float64 to fall back on, a solution is taken whose residual
 #: is within KRYLOV_FLOOR of |b|: an inexact direction costs iterations, not the
@@ -339,13 +342,13 @@ class NewtonSolver:
     def solve(self, b: np.ndarray) -> np.ndarray:
         t = self.factor.solve(b).astype(np.float64)
         if self.krylov:
-            return self._conjugate_gradients(b, t)
+            return self._conjugate_gradients(b, t, self._direct_product, KRYLOV_FLOOR)
         if not self.single:
             return t
         scale = np.linalg.norm(b)
         previous = np.inf
         for step in range(REFINEMENT_STEPS + 1):
-            residual = b - self.columns.newton_product(self.blocks, t)
+            residual = b - self._blocks_product(t)
             size = np.linalg.norm(residual)
             if size <= REFINEMENT_TOLERANCE * scale:
                 return t
@@ -356,20 +359,32 @@ class NewtonSolver:
             previous = size
             if step < REFINEMENT_STEPS:
                 t += self.factor.solve(residual)
-        raise RefinementStalled
+        if not MIXED_KRYLOV:
+            raise RefinementStalled
+        # where refinement stalls, conjugate gradients on the same factor still
+        # converge: the float64 matrix (twice the memory, factorisation 2x slower)
+        # is made only where they do not either
+        return self._conjugate_gradients(b, t, self._blocks_product, REFINEMENT_FLOOR)
 
-    def _conjugate_gradients(self, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def _blocks_product(self, t: np.ndarray) -> np.ndarray:
+        return self.columns.newton_product(self.blocks, t)
+
+    def _direct_product(self, t: np.ndarray) -> np.ndarray:
+        return self.columns.direct_newton_product(self.c, t)
+
+    def _conjugate_gradients(self, b: np.ndarray, t: np.ndarray, product,
+                             floor: float) -> np.ndarray:
+        """Conjugate gradients on the exact float64 `product`, preconditioned by
+        the float32 factor, from t; the solution if its true relative residual
+        is within `floor`."""
         D = len(b)
-        newton = spla.LinearOperator(
-            (D, D), matvec=lambda v: self.columns.direct_newton_product(self.c, v),
-            dtype=np.float64)
+        newton = spla.LinearOperator((D, D), matvec=product, dtype=np.float64)
         preconditioner = spla.LinearOperator(
             (D, D), matvec=lambda v: self.factor.solve(v).astype(np.float64), dtype=np.float64)
         t, _ = spla.cg(newton, b, x0=t, rtol=REFINEMENT_TOLERANCE, maxiter=KRYLOV_STEPS,
                        M=preconditioner)
         # cg's own residual is a recurrence: judge the solution by the true one
-        residual = np.linalg.norm(b - self.columns.direct_newton_product(self.c, t))
-        if residual <= KRYLOV_FLOOR * np.linalg.norm(b):
+        if np.linalg.norm(b - product(t)) <= floor * np.linalg.norm(b):
             return t
         raise RefinementStalled
 
