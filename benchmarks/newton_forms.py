@@ -3,7 +3,10 @@ generated instance with the default form and with the float32-only one, in the
 same run (writes its section of BENCHMARKS.md).
 
 "default" is what every capacity run uses where memory allows ("mixed" on the
-D-space: float32 factors refined in float64, float64 once refinement stalls);
+D-space: float32 factors refined in float64, conjugate gradients on the same
+factor once refinement stalls, float64 once they do not converge either);
+"refinement only" is that form without the conjugate gradients (MIXED_KRYLOV
+off: the default before 2026-12-02), the baseline of the second table;
 "float32" is what the IPM falls back on where the packed float64 matrix would
 pass its memory budget (d = 256: 17 GB): float32 factors preconditioning
 conjugate gradients on the exact float64 product, assembled by panels. Here
@@ -36,7 +39,18 @@ def _decision(d, p, seed, form):
     from feasibility import decide, generate
     from feasibility.solvers import active_set
 
+    from feasibility.solvers import ipm
+
     instance = generate("coupled", d, p, seed=seed)
+    factorisations = {"float32": 0, "float64": 0}
+    real_factorise = ipm.NewtonSolver._factorise
+
+    def counted(self, out):
+        factorisations[out.dtype.name] += 1
+        return real_factorise(self, out)
+    ipm.NewtonSolver._factorise = counted
+    if form == "refined":
+        ipm.MIXED_KRYLOV = False
     if form == "float32":
         forms = active_set.newton_forms(active_set.ReducedInstance.of(instance),
                                         instance.n_constraints)
@@ -50,7 +64,13 @@ def _decision(d, p, seed, form):
     proof = decision.margin_lower if decision.verdict == "feasible" else decision.margin_upper
     return seconds, (f"{decision.verdict}, proved by {proof:.3e}; kappa* in "
                      f"[{decision.margin_lower:.3e}, {decision.margin_upper:.3e}], "
-                     f"{decision.rounds} rounds")
+                     f"{decision.rounds} rounds; {factorisations['float32']} float32 and "
+                     f"{factorisations['float64']} float64 factorisations")
+
+
+def _factorisations(measurement) -> str:
+    """How many float32 and float64 Newton matrices a cell factorised."""
+    return measurement.outcome.split("; ")[-1]
 
 
 def _proof(measurement) -> str:
@@ -72,15 +92,24 @@ def main(argv=None):
     lines = ["| d | p | seed | default s | float32 s | time ratio | default MiB | "
              "float32 MiB | memory ratio | same proof | default's outcome |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    refined_lines = [
+        "| d | p | seed | refinement only s | default s | time ratio | refinement only MiB | "
+        "default MiB | memory ratio | same proof | refinement only's outcome | default's "
+        "factorisations |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for d, p, seed in sizes:
         default = measure(_decision, (d, p, seed, "default"), 1, CACHE, args.resume)
         single = measure(_decision, (d, p, seed, "float32"), 1, CACHE, args.resume)
+        refined = measure(_decision, (d, p, seed, "refined"), 1, CACHE, args.resume)
         lines.append(f"| {d} | {p} | {seed} | {side_by_side(default, single)} | "
                      f"{'yes' if _proof(single) == _proof(default) else 'NO'} | "
                      f"{default.outcome} |")
+        refined_lines.append(f"| {d} | {p} | {seed} | {side_by_side(refined, default)} | "
+                             f"{'yes' if _proof(refined) == _proof(default) else 'NO'} | "
+                             f"{refined.outcome} | {_factorisations(default)} |")
 
     command = "python benchmarks/newton_forms.py " + " ".join(argv or [])
-    header = ["## The IPM's Newton forms: default against float32-only (issue 12)", "",
+    header = ["## The IPM's Newton forms: default against float32-only and refinement-only (issue 12)", "",
               *provenance(command, started, load_before),
               "One `decide(instance, kappa_rtol=0.02)` (a search's probe from the "
               "mirror-descent start) per cell, in a fresh process, on the same generated "
@@ -90,7 +119,12 @@ def main(argv=None):
               "child's max RSS, instance generation included. \"Same proof\": the same "
               "verdict, proved by the same bound (a W's margin, a certificate's norm) to the 4 "
               "digits shown.", ""]
-    section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
+    refined_header = ["", "The default form against itself without the conjugate gradients "
+                      "that take over where refinement of a float32 factor stalls (refinement "
+                      "only: float64 from there on, the default before 2026-12-02); the time "
+                      "ratio is default over refinement only. Same instances, same run.", ""]
+    section = "\n".join([BEGIN, *header, *lines, *refined_header, *refined_lines, "",
+                         END]) + "\n"
     print(section)
     write_section(Path(args.out), section, BEGIN, END)
 
