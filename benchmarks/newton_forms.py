@@ -37,9 +37,7 @@ END = "<!-- end of newton-form rows -->"
 
 def _decision(d, p, seed, form):
     from feasibility import decide, generate
-    from feasibility.solvers import active_set
-
-    from feasibility.solvers import ipm
+    from feasibility.solvers import active_set, ipm
 
     instance = generate("coupled", d, p, seed=seed)
     factorisations = {"float32": 0, "float64": 0}

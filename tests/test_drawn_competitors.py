@@ -11,7 +11,7 @@ from feasibility import decide, generate, load, save
 from feasibility.capacity.bisection import capacity_bisection
 from feasibility.core import instances
 from feasibility.core.instances import DrawnCompetitors, GeneratedFamily
-from feasibility.solvers import active_set, first_order
+from feasibility.solvers import first_order
 
 
 @pytest.fixture

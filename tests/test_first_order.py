@@ -7,7 +7,7 @@ import pytest
 
 from feasibility import FEASIBLE, decide, generate, max_margin
 from feasibility.core import certify
-from feasibility.solvers import active_set, first_order
+from feasibility.solvers import first_order
 from feasibility.solvers.active_set import hebbian_memory
 from feasibility.solvers.selection import smallest_per_row
 
