@@ -54,12 +54,18 @@ capacity-large: $(STAMP)
 		--jobs $(JOBS) --out results/capacity-large.csv \
 		--reference $(REFERENCE)/capacity-large.csv
 
-## capacity-xl: coupled and decoupled capacity at d = 96 and 128, 4 seeds each, into
-## results/capacity-xl.csv (resumable: rerun after an interruption; probes are journaled).
-## Each row also decides p* + 1 again at tau/100 (its boundary_* columns: one solve more).
-## About 15-30 min per d = 96 seed and 25-115 min per d = 128 seed on 2 idle cores: 6-12 h in all
+## capacity-xl: coupled and decoupled capacity at d = 96 and 128, 4 seeds each, then
+## d = 192 (2 seeds) and d = 256 (1 seed), into results/capacity-xl.csv (resumable: rerun
+## after an interruption; every finished probe is journaled). Each row also decides p* + 1
+## again at tau/100 (its boundary_* columns: one solve more). On 2 idle cores: 15-30 min per
+## d = 96 seed, 25-115 min per d = 128 seed (6-12 h in all); a d = 192 probe ~75 min, so
+## ~5-8 h a seed (days for the four); d = 256 not yet run to its end (~10 h a probe).
 capacity-xl: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 96,128 --seeds 4 \
+		--jobs 1 --executor serial --out results/capacity-xl.csv
+	$(BIN)/feasibility capacity --model coupled,decoupled --d 192 --seeds 2 \
+		--jobs 1 --executor serial --out results/capacity-xl.csv
+	$(BIN)/feasibility capacity --model coupled,decoupled --d 256 --seeds 1 \
 		--jobs 1 --executor serial --out results/capacity-xl.csv
 
 ## cities: 5,000 cities -> 168 countries: why it is infeasible, what prune keeps, and the
