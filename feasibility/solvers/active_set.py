@@ -69,14 +69,16 @@ ACTIVE_SET_BUDGET = 250_000
 #: ...and at least this share of each input's constraints, where the budget gives
 #: fewer (d > 128): from the budget's 135-137 per input of ~1,850 competitors
 #: (7.3-7.5%) d = 128's probes took one round; from its 68 of 3,660 (1.9%) the
-#: first d = 192 probe needed three of ~70 min each, for 48 and then 5 binding
-#: constraints the start had missed. Past d = 96 a constraint costs little
-#: beside the Newton matrix (K r_out^2 flops for the blocks against D^3 / 3)
+#: first d = 192 probe (coupled seed 0, p = 3661) had no verdict after two rounds
+#: of ~70 min, each for binding constraints the start had missed (48, then 5);
+#: from 179 (this share, capped below) it took one round, 23 IPM iterations.
+#: Past d = 96 a constraint costs little beside the Newton matrix (K r_out^2
+#: flops for the blocks against D^3 / 3)
 START_SHARE = 0.07
 #: ...within this fraction of physical memory for the start's directions and
 #: their scaled copy (START_BYTES_PER_DIRECTION r_out bytes a constraint): on
-#: 24 GiB, 183 per input at d = 192 (+1.6 GB), 85 at d = 256 (+1.0 GB, in the
-#: float32 form's 14.0 GiB peak)
+#: 23.5 GiB, 179 per input at d = 192 (+1.25 GB), 83 at d = 256 (+1.0 GB, on
+#: top of the float32 form's 14.0 GiB peak)
 START_MEMORY_FRACTION = 0.08
 START_BYTES_PER_DIRECTION = 16
 #: below this fraction of each input's constraints in the start, the start is

@@ -60,8 +60,8 @@ PURIFY_FROM = 1e3
 PURIFY_STEPS = 2
 #: Newton matrices of at least this order are first factorised in float32
 #: (Cholesky 2.6x faster at order 9216) and the solves refined in float64;
-#: once refinement stalls (late iterations, ill-conditioned) the method goes
-#: on in float64
+#: once refinement stalls (late iterations, ill-conditioned) conjugate gradients
+#: take over (MIXED_KRYLOV), and once they do too the method goes on in float64
 SINGLE_PRECISION_FROM = 4096
 #: refinement stops at this relative residual of the Newton system, or at a
 #: residual below REFINEMENT_FLOOR that no longer halves (the rounding floor
@@ -77,10 +77,13 @@ REFINEMENT_CONTRACTION = 0.5
 #: after KRYLOV_STEPS iterations; a factorisation that fails is made again of
 #: H + CHOLESKY_SHIFT max(diag H) I, positive definite in float32 where H is not
 KRYLOV_STEPS = 50
-#: the "mixed" form tries the same conjugate gradients (on the float64 blocks'
-#: product) where refinement stalls, before it goes on in float64
-MIXED_KRYLOV = True
 CHOLESKY_SHIFT = 1e-6
+#: the "mixed" form tries the same conjugate gradients (on the float64 blocks'
+#: product) where refinement stalls, before it goes on in float64: coupled
+#: d = 192, p = 3661, float64 for 1 of 23 iterations (the session before, from
+#: iteration 16 of 17, at 5-7 min each against 3-4.5 min with CG); d = 64 near
+#: p*, 2 of 7-9 float64 factorisations a solve saved
+MIXED_KRYLOV = True
 #: ... and, with no float64 to fall back on, a solution is taken whose residual
 #: is within KRYLOV_FLOOR of |b|: an inexact direction costs iterations, not the
 #: result (the IPM recomputes its residuals from lambda each iteration, and the
@@ -88,7 +91,7 @@ CHOLESKY_SHIFT = 1e-6
 #: 1e-8, not REFINEMENT_FLOOR, and the solve ended with the float64 one's certificate
 KRYLOV_FLOOR = 1e-6
 #: the forms of the Newton system: "gram" (K x K, float64), "mixed" (D-space,
-#: float32 factors refined in float64, float64 once they no longer suffice),
+#: float32 factors refined in float64, then CG, float64 once neither suffices),
 #: "float32" (D-space, float32 factors and conjugate gradients only), and
 #: "auto": "gram" where K <= D, else "mixed"
 NEWTON_FORMS = ("auto", "gram", "mixed", "float32")
