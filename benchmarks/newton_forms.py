@@ -107,7 +107,8 @@ def main(argv=None):
                              f"{refined.outcome} | {_factorisations(default)} |")
 
     command = "python benchmarks/newton_forms.py " + " ".join(argv or [])
-    header = ["## The IPM's Newton forms: default against float32-only and refinement-only (issue 12)", "",
+    header = ["## The IPM's Newton forms: default against float32-only and refinement-only "
+              "(issue 12)", "",
               *provenance(command, started, load_before),
               "One `decide(instance, kappa_rtol=0.02)` (a search's probe from the "
               "mirror-descent start) per cell, in a fresh process, on the same generated "

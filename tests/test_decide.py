@@ -194,15 +194,15 @@ def _first_round_start(monkeypatch, instance) -> np.ndarray:
     return seen[0]
 
 
-def test_the_start_holds_a_share_of_each_input_s_constraints_within_its_memory(monkeypatch):
+def test_the_start_holds_a_share_of_each_input_s_constraints_within_its_memory(
+        monkeypatch, start_per_input):
     """Where ACTIVE_SET_BUDGET gives an input few of its constraints (d > 128),
     the start holds START_SHARE of them; no more than START_MEMORY_FRACTION of
     memory holds (START_BYTES_PER_DIRECTION d_out bytes a constraint); and never
     fewer than INITIAL_PER_INPUT."""
     instance = generate("coupled", 8, 60, 0)        # 59 competitors an input
     slots = instance.slot_mask().sum(axis=1)
-    monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 0)
-    monkeypatch.setattr(active_set, "INITIAL_PER_INPUT", 2)
+    start_per_input(2)
     monkeypatch.setattr(active_set, "START_SHARE", 0.2)
     start = _first_round_start(monkeypatch, instance)
     assert np.all(start >= 0.2 * slots) and np.all(start < 0.2 * slots + 1)
