@@ -211,12 +211,14 @@ def test_secant_placement_finds_the_same_p_star_as_bisection(model, seed, d, p_m
     guided = capacity_bisection(full, guess=capacity_guess(d))
     assert plain.status == guided.status == "exact"
     assert guided.p_star == plain.p_star is not None
-    # a feasible probe that a solver decided carries kappa* to KAPPA_RTOL
-    from feasibility.capacity.bisection import KAPPA_RTOL
+    # a feasible probe that a solver decided carries kappa* to KAPPA_RTOL or to
+    # a fraction of a fact (kappa_resolution), whichever is wider
+    from feasibility.capacity.bisection import KAPPA_RTOL, kappa_resolution
+    from feasibility.solvers.active_set import bracket_tight
     solved = [probe for probe in guided.probes
               if probe.verdict == FEASIBLE and probe.solver == "ipm"]
-    assert all(probe.margin_lower >= (1 - KAPPA_RTOL) * probe.margin_upper * (1 - 1e-9)
-               or probe.margin_lower < 1e-5 for probe in solved)
+    assert all(bracket_tight(probe.margin_lower, probe.margin_upper * (1 - 1e-9), KAPPA_RTOL,
+                             kappa_resolution(probe.p, d * d)) for probe in solved)
 
 
 def test_a_generated_family_draws_the_prefixes_of_the_largest_instance():
@@ -251,6 +253,32 @@ def test_bracket_search_probes_where_predict_points(guess, expected):
 
     assert bracket_search(probe, 2, 100, guess, 4, predict) == (37, 38, "exact")
     assert probed == expected
+
+
+def test_each_probe_asks_for_kappa_to_a_fraction_of_a_fact(monkeypatch):
+    """The secant needs kappa* at a probe only to a fraction of a fact: each
+    probe's kappa_atol is the assumed drop of kappa* over KAPPA_RESOLUTION_FACTS
+    facts at its own p; the plain search asks for no kappa* at all."""
+    import feasibility.capacity.bisection as bisection
+    real = bisection.decide
+    asked = {}
+
+    def recording(instance, *args, **kwargs):
+        asked[instance.n] = (kwargs.get("kappa_rtol"), kwargs.get("kappa_atol"))
+        return real(instance, *args, **kwargs)
+
+    monkeypatch.setattr(bisection, "decide", recording)
+    d = 10
+    full = generate("coupled", d, 60, 0)
+    capacity_bisection(full, guess=capacity_guess(d))
+    assert len(asked) >= 2
+    for p, (rtol, atol) in asked.items():
+        assert rtol == bisection.KAPPA_RTOL
+        assert atol == pytest.approx(bisection.KAPPA_RESOLUTION_FACTS
+                                     / (bisection.KAPPA_SLOPE_SCALE * d * p))
+    asked.clear()
+    capacity_bisection(full, guess=capacity_guess(d), secant=False)
+    assert asked and set(asked.values()) == {(None, None)}
 
 
 def test_only_a_solver_s_feasible_w_seeds_the_next_probes(monkeypatch):

@@ -141,6 +141,25 @@ def test_kappa_rtol_tightens_a_solver_s_feasible_verdict_but_keeps_a_closed_form
     assert decide(beyond, kappa_rtol=0.02).verdict == INFEASIBLE
 
 
+def test_kappa_atol_ends_a_feasible_bracket_once_it_is_that_narrow():
+    """capacity's probes ask for kappa* to a fraction of a fact: past a solver's
+    feasible verdict a bracket no wider than kappa_atol is tight enough even
+    where kappa_rtol asks for more. It never ends a decision whose bracket does
+    not decide the verdict."""
+    instance = generate("coupled", 10, 24, 1)
+    tight = decide(instance, fast_path=False, kappa_rtol=1e-4)
+    atol = 0.2 * tight.margin_lower
+    early = decide(instance, fast_path=False, kappa_rtol=1e-4, kappa_atol=atol)
+    assert tight.verdict == early.verdict == FEASIBLE and early.verify(instance)
+    assert early.margin_upper - early.margin_lower <= atol
+    assert early.margin_lower < (1 - 1e-4) * early.margin_upper      # atol ended it, not rtol
+    assert early.margin_lower <= tight.margin_upper and tight.margin_lower <= early.margin_upper
+    # an infeasible instance: a bracket [negative, positive] narrower than
+    # kappa_atol decides nothing, and the decision goes on to its certificate
+    beyond = generate("coupled", 4, 40, 0)
+    assert decide(beyond, fast_path=False, kappa_rtol=0.02, kappa_atol=10.0).verdict == INFEASIBLE
+
+
 @pytest.mark.parametrize("d,p,seed", [(8, 18, 0), (8, 20, 1), (10, 28, 0), (10, 30, 2)])
 def test_a_seed_memory_starts_the_active_set_at_its_binding_constraints(start_per_input, d, p,
                                                                         seed):

@@ -135,6 +135,12 @@ KAPPA_ESTIMATE_SPREAD = 2.0
 #: (1.3e-3 at d = 16, 3.5e-4 at 24, 1.4e-4 at 32, 6.9e-5 at 48) are within a
 #: factor 1.6 of 1 / (d p*)
 KAPPA_SLOPE_SCALE = 1.0
+#: ... and a feasible probe's bracket on kappa* is also tight enough once it is
+#: no wider than that drop over this many facts (kappa_resolution): its middle
+#: then places the secant's zero to a quarter of a fact, where KAPPA_RTOL alone
+#: asks for ~0.04 near p* (d = 192, p = 3668: kappa* = 4.9e-6, the drop 2.3e-6
+#: a fact) and the last 9 of 26 IPM iterations went to closing that bracket
+KAPPA_RESOLUTION_FACTS = 0.5
 
 
 def capacity_guess(d: int, model: str = "coupled") -> int:
@@ -167,6 +173,18 @@ def kappa_estimate(probe: Probe) -> float | None:
     return 0.5 * (lower + upper)
 
 
+def kappa_slope(p: int, order: int) -> float:
+    """The drop of kappa* per added fact near p that the search assumes,
+    1 / (KAPPA_SLOPE_SCALE sqrt(order) p), order = d_in d_out."""
+    return 1.0 / (KAPPA_SLOPE_SCALE * math.sqrt(order) * p)
+
+
+def kappa_resolution(p: int, order: int) -> float:
+    """The width of a bracket on kappa* at p that is worth KAPPA_RESOLUTION_FACTS
+    facts to the secant (a probe's kappa_atol)."""
+    return KAPPA_RESOLUTION_FACTS * kappa_slope(p, order)
+
+
 def secant_zero(points: Mapping[int, float]) -> float | None:
     """Where the line through the two largest p of {p: kappa} reaches kappa = 0
     (None with fewer than two points or a kappa that does not fall with p)."""
@@ -187,7 +205,7 @@ def secant_prediction(points: Mapping[int, float], lower: int, upper: int | None
     or past a certified infeasible p, or nothing is known of kappa at lower."""
     zero = secant_zero(points)
     if zero is None and lower in points:
-        zero = lower + points[lower] * KAPPA_SLOPE_SCALE * math.sqrt(order) * lower
+        zero = lower + points[lower] / kappa_slope(lower, order)
     if zero is None:
         return None
     candidate = math.floor(zero)
@@ -265,7 +283,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     feasible W; None elsewhere).
     ``known``: probes certified by an earlier, interrupted run of the same search
     (``capacity.journal``), reused instead of solved again.
-    ``secant``: feasible probes bracket kappa* to KAPPA_RTOL and, once two have,
+    ``secant``: feasible probes bracket kappa* to KAPPA_RTOL (or to
+    kappa_resolution, where that is wider) and, once two have,
     the next probe goes where their secant puts p* (secant_prediction) instead
     of the midpoint. ``seed_memory``: each probe's active set starts from the
     tightest constraints of the last probe's W (decide's seed_memory), not the
@@ -312,6 +331,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
             reused.append(known[p].seconds)
             return finish(known[p])
         instance = full.prefix(p)
+        aims = {"kappa_atol": kappa_resolution(p, full.d_in * full.d_out)} if secant else {}
         # the probe that closes the bracket if infeasible is also the boundary
         # check's: deciding it at the tighter tolerance now saves deciding it
         # twice (one whole solve at d >= 96, ~15 min at d = 128)
@@ -320,8 +340,8 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                           active=transfer_active_set(active, instance) if reuse_active_set and stable
                           else None, fast_path=p < fast_path_failed_at,
                           seed_memory=memory if seed_memory else None,
-                          **{**decide_kwargs, "tolerance": boundary_tolerance} if closing
-                          else decide_kwargs)
+                          **{**aims, **decide_kwargs,
+                             **({"tolerance": boundary_tolerance} if closing else {})})
         if decision.weights is not None or decision.certificate is not None:
             active = _grow(active, instance, decision)
         # a solver's W binds nearly what the next optimum binds, and its tightest

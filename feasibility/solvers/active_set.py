@@ -179,8 +179,10 @@ class RoundContext:
     done: Callable[[CertifiedBracket], bool]
     margin: float
     tolerance: float
-    #: past the verdict, the engines aim at lower >= (1 - rtol) upper (None: verdict only)
+    #: past the verdict, the engines aim at lower >= (1 - rtol) upper or at
+    #: upper - lower <= atol (both None: verdict only; see bracket_tight)
     rtol: float | None = None
+    atol: float | None = None
     #: rounds allowed to start once the verdict is settled (None: until done)
     rounds_past_verdict: int | None = None
     #: time.monotonic() when the decision began (the iteration log's clock)
@@ -223,8 +225,8 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
         # decide the verdict, or close the bracket to the rtol asked for
         norm = float(np.linalg.norm(W_reduced))
         if norm <= CERTIFY_WITHIN * decisive or (
-                ctx.rtol is not None and bracket.lower is not None
-                and bracket.lower >= (1 - ctx.rtol) * norm):
+                bracket.lower is not None
+                and bracket_tight(bracket.lower, norm, ctx.rtol, ctx.atol)):
             bracket.offer_certificate(FarkasCertificate(rows, slots, lam), "ipm")
         if iteration_log.isEnabledFor(logging.DEBUG):
             iteration_log.debug(
@@ -252,6 +254,14 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
         if violated.any():
             found["new"] = smallest_per_row(scaled, ADDED_PER_INPUT, violated)
     return result, found.get("new")
+
+
+def bracket_tight(lower: float, upper: float, rtol: float | None,
+                  atol: float | None) -> bool:
+    """Whether [lower, upper] is as tight as asked: lower >= (1 - rtol) upper,
+    or upper - lower <= atol (an aim that is None asks nothing)."""
+    return ((rtol is not None and lower >= (1 - rtol) * upper)
+            or (atol is not None and upper - lower <= atol))
 
 
 def _bound(value: float | None) -> str:
@@ -463,7 +473,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
            escalate: bool = True, active: np.ndarray | None = None,
            time_limit: float | None = None, bracket_rtol: float | None = None,
            fast_path: bool = True, kappa_rtol: float | None = None,
-           seed_memory: np.ndarray | None = None, mirror_descent: bool = True) -> Decision:
+           kappa_atol: float | None = None, seed_memory: np.ndarray | None = None, mirror_descent: bool = True) -> Decision:
     """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
 
     Returns a Decision whose verdict is certified (see certify.classify); the
@@ -477,6 +487,9 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     ``kappa_rtol``: like bracket_rtol where a solver decides the verdict
     feasible, but a verdict that the Hebbian memory or the fast path settles is
     final (capacity's probes: kappa* where it costs a few IPM iterations more).
+    ``kappa_atol``: with it, such a bracket is also tight enough once
+    upper - lower <= kappa_atol (a bisection asks for kappa* to a fraction of
+    a fact, which near p* is a far wider bracket than kappa_rtol's).
     ``seed_memory``: a d_out x d_in memory whose tightest constraints start the
     active set (a bisection passes the W of its last probe: the optimal memory
     of a nearby p binds nearly the same constraints, so a probe needs one round
@@ -495,18 +508,19 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         if seed_memory.shape != (instance.d_out, instance.d_in):
             raise InputError(f"seed_memory: expected shape {(instance.d_out, instance.d_in)}, "
                              f"got {seed_memory.shape}")
+    def run() -> Decision:
+        return _decide(instance, margin, solver, program, tolerance, escalate, active,
+                       time_limit, bracket_rtol, fast_path, kappa_rtol, kappa_atol,
+                       seed_memory, mirror_descent)
     if instance.d_in * instance.d_out < SMALL_NEWTON:
         # small products: one BLAS thread (see ipm.SMALL_NEWTON)
         with threadpool_limits(1, user_api="blas"):
-            return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                           time_limit, bracket_rtol, fast_path, kappa_rtol, seed_memory,
-                           mirror_descent)
-    return _decide(instance, margin, solver, program, tolerance, escalate, active,
-                   time_limit, bracket_rtol, fast_path, kappa_rtol, seed_memory, mirror_descent)
+            return run()
+    return run()
 
 
 def _decide(instance, margin, solver, program, tolerance, escalate, active, time_limit,
-            bracket_rtol, fast_path, kappa_rtol, seed_memory, mirror_descent):
+            bracket_rtol, fast_path, kappa_rtol, kappa_atol, seed_memory, mirror_descent):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
     bracket = CertifiedBracket(instance)
@@ -518,16 +532,18 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     mask = instance.slot_mask()
 
     rtol = bracket_rtol if bracket_rtol is not None else kappa_rtol
+    atol = kappa_atol if bracket_rtol is None else None
 
     def settled(b: CertifiedBracket) -> bool:
         return b.verdict(margin, tolerance) != UNDETERMINED
 
     def done(b: CertifiedBracket) -> bool:
         verdict = b.verdict(margin, tolerance)
-        if rtol is None or verdict == INFEASIBLE:
+        # a bracket as tight as asked that straddles the margin decides nothing
+        if (rtol is None and atol is None) or verdict != FEASIBLE:
             return verdict != UNDETERMINED
         return (b.lower is not None and b.upper is not None
-                and b.lower >= (1 - rtol) * b.upper)
+                and bracket_tight(b.lower, b.upper, rtol, atol))
 
     # what ends the decision before any solver runs: a settled verdict, unless
     # bracket_rtol asks for kappa* itself
@@ -571,8 +587,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         for name, kind in chain:
             tried.append(f"{name}/{kind}")
             ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance,
-                               rtol, ROUNDS_PAST_VERDICT if bracket_rtol is None else None,
-                               start)
+                               rtol, atol,
+                               ROUNDS_PAST_VERDICT if bracket_rtol is None else None, start)
             rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
             # kappa_rtol: the next engine is not run for a tighter bracket alone
