@@ -3,11 +3,13 @@ walk and bisection, side by side in the same run (writes its section of
 BENCHMARKS.md).
 
 "guided" is `run_capacity_task` as shipped: feasible probes bracket kappa* to
-2%, the next probe goes where the secant of kappa(p) puts p*, and each probe's
-active set starts from the last probe's W (the first from a mirror-descent
-memory over all constraints). "plain" is the same engine with `secant=False,
-seed_memory=False, mirror_descent=False`: the walk from the guess in doubling
-steps, then bisection, each active set seeded by the Hebbian memory. Both must give the same p*; the table says so per row.
+2% or to half a fact's worth (kappa_atol), the next probe goes where the
+secant of kappa(p) puts p*, and each probe's active set starts from the last
+probe's W (the first from a mirror-descent memory over all constraints).
+"plain" is the same engine with `secant=False, seed_memory=False,
+mirror_descent=False`: the walk from the guess in doubling steps, then
+bisection, each active set seeded by the Hebbian memory. Both must give the
+same p*; the table says so per row.
 
     python benchmarks/bisections.py [--rows 64,coupled:96] [--resume] [--out BENCHMARKS.md]
 """
