@@ -222,7 +222,7 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
         scaled = certify.scaled_margins(instance, W)
         bracket.offer_weights(W, "ipm", scaled)
         # ||A lam|| is the bound lam would certify: recompute it only where it can
-        # decide the verdict, or close the bracket to the rtol asked for
+        # decide the verdict, or close the bracket as far as asked (rtol, atol)
         norm = float(np.linalg.norm(W_reduced))
         if norm <= CERTIFY_WITHIN * decisive or (
                 bracket.lower is not None
@@ -473,7 +473,8 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
            escalate: bool = True, active: np.ndarray | None = None,
            time_limit: float | None = None, bracket_rtol: float | None = None,
            fast_path: bool = True, kappa_rtol: float | None = None,
-           kappa_atol: float | None = None, seed_memory: np.ndarray | None = None, mirror_descent: bool = True) -> Decision:
+           kappa_atol: float | None = None, seed_memory: np.ndarray | None = None,
+           mirror_descent: bool = True) -> Decision:
     """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
 
     Returns a Decision whose verdict is certified (see certify.classify); the
@@ -508,6 +509,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
         if seed_memory.shape != (instance.d_out, instance.d_in):
             raise InputError(f"seed_memory: expected shape {(instance.d_out, instance.d_in)}, "
                              f"got {seed_memory.shape}")
+
     def run() -> Decision:
         return _decide(instance, margin, solver, program, tolerance, escalate, active,
                        time_limit, bracket_rtol, fast_path, kappa_rtol, kappa_atol,
