@@ -144,7 +144,9 @@ def write_section(out: Path, section: str, begin: str, end: str) -> None:
     text = out.read_text() if out.exists() else "# Benchmarks\n\n"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1].lstrip("\n")
+        after = rest.split(end, 1)[1].lstrip("\n")
+        # one blank line before whatever section follows, as when it was appended
+        text = head + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     out.write_text(text)

@@ -156,13 +156,24 @@ def test_the_fit_comparison_prefers_the_form_the_data_follow():
     assert abs(table.loc["1/d", "held_out_miss_se"]) > 1
 
 
-def test_a_single_seed_gets_the_largest_standard_error_of_the_others():
-    rows = [{"model": "coupled", "d": d, "seed": s, "status": "exact", "p_star": p + s}
-            for d, p in ((16, 64), (32, 186)) for s in range(4)]
-    rows.append({"model": "coupled", "d": 128, "seed": 0, "status": "exact", "p_star": 1850})
-    table = analysis.ratio_table(pd.DataFrame(rows)).set_index("d")
-    assert np.isnan(table.loc[128, "ratio_se"])        # one seed: no spread to speak of
-    assert np.isfinite(table.loc[[16, 32], "ratio_se"]).all()
+def test_a_single_seed_borrows_the_per_seed_spread_of_the_nearest_d():
+    """One seed measures no spread; it gets that of one seed (not of a median) at
+    the nearest d of its model with several seeds, plus its own rounding term."""
+    spreads = {16: (64, [0, 1, 2, 3]), 32: (186, [0, 4, 8, 12]), 48: (355, [0, 2, 4, 6])}
+    rows = [{"model": "coupled", "d": d, "seed": s, "status": "exact", "p_star": p + k}
+            for d, (p, ks) in spreads.items() for s, k in enumerate(ks)]
+    rows += [{"model": "coupled", "d": 128, "seed": 0, "status": "exact", "p_star": 1850},
+             {"model": "decoupled", "d": 128, "seed": 0, "status": "exact", "p_star": 1819}]
+    table = analysis.ratio_table(pd.DataFrame(rows)).set_index(["model", "d"])
+    one = table.loc[("coupled", 128)]
+    p48 = np.array([355, 357, 359, 361], float)
+    sd48 = np.std(p48 * np.log(p48) / 48**2, ddof=1)
+    rounding = (math.log(1850) + 1) / 128**2 / math.sqrt(12)
+    assert one["se_from"] == 48
+    assert one["ratio_se"] == pytest.approx(math.hypot(sd48, rounding))
+    assert (table.loc["coupled"].loc[[16, 32, 48], "se_from"] == [16, 32, 48]).all()
+    # a model with no d of several seeds has nothing to borrow
+    assert np.isnan(table.loc[("decoupled", 128), "ratio_se"])
 
 
 # -- two-layer memories ------------------------------------------------------------------------

@@ -347,7 +347,8 @@ def claims_table(results: Path) -> pd.DataFrame:
         ratios = analysis.ratio_table(capacity)
         for _, r in ratios.iterrows():
             add(2, f"p_c ln p_c / d^2, {r['model']}, d={r['d']}", round(r["ratio"], 4),
-                f"p_c = {r['p_c']:g} (median of {r['seeds']}), s.e. {r['ratio_se']:.3f}")
+                f"p_c = {r['p_c']:g} (median of {r['seeds']}), s.e. {r['ratio_se']:.3f}"
+                + (f" (per-seed spread at d={r['se_from']})" if r["se_from"] != r["d"] else ""))
         for _, r in analysis.boundary_table(capacity).iterrows():
             add(2, f"fraction of p* unchanged at tau/100, {r['model']}, d={r['d']}",
                 round(r["unchanged"] / r["checked"], 4),
