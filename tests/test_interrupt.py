@@ -17,6 +17,21 @@ from feasibility.cli.main import main
 GRID = ["capacity", "--model", "coupled", "--d", "4,5,6", "--seeds", "4", "--quiet"]
 TOTAL = 12
 KEY = ["model", "d", "seed", "distribution"]
+#: the CLI with a pause after each row it appends. A new row is the cue to send the
+#: signal, and this grid's rows take milliseconds: beside a long job, the rest of
+#: the grid once finished before the signal landed (exit 0 where 130 was due).
+ROW_PAUSE = 2.0
+PAUSED_CLI = f"""
+import sys, time
+from feasibility.capacity.batch import ResumableCSV
+append = ResumableCSV.append
+def paused(self, row):
+    append(self, row)
+    time.sleep({ROW_PAUSE})
+ResumableCSV.append = paused
+from feasibility.cli.main import main
+sys.exit(main())
+"""
 
 
 def complete_rows(path):
@@ -72,7 +87,7 @@ def interrupted_run(out, jobs, sig, tmp_path):
         return len(complete_rows(out)) > before
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "feasibility.cli", *GRID, "--jobs", str(jobs), "--out", str(out)],
+        [sys.executable, "-c", PAUSED_CLI, *GRID, "--jobs", str(jobs), "--out", str(out)],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True)  # its own process group: workers can be found after
     try:
