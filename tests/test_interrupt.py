@@ -17,12 +17,16 @@ from feasibility.cli.main import main
 GRID = ["capacity", "--model", "coupled", "--d", "4,5,6", "--seeds", "4", "--quiet"]
 TOTAL = 12
 KEY = ["model", "d", "seed", "distribution"]
-#: the CLI with a pause after each row it appends. A new row is the cue to send the
-#: signal, and this grid's rows take milliseconds: beside a long job, the rest of
-#: the grid once finished before the signal landed (exit 0 where 130 was due).
+#: the CLI as a terminal starts it, with a pause after each row it appends.
+#: A shell starts a background job with SIGINT ignored, and Python then installs no
+#: KeyboardInterrupt handler: run from such a job (nohup ... &), the SIGINT case
+#: exited 0 instead of 130, so the child restores Python's own handler. A new row
+#: is the cue to send the signal, and this grid's rows take milliseconds: the pause
+#: keeps a loaded machine from finishing the grid before the signal lands.
 ROW_PAUSE = 2.0
 PAUSED_CLI = f"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from feasibility.capacity.batch import ResumableCSV
 append = ResumableCSV.append
 def paused(self, row):
