@@ -141,16 +141,18 @@ def run_capacity_task(task: CapacityTask, solver: str | None = None,
 def journaled_bisection(full, key: tuple, label: str, journal: str | None = None,
                         progress: bool = False, **search) -> CapacityResult:
     """capacity_bisection of one task whose probes go to the journal named `key` in
-    the `journal` folder (a rerun after an interruption reuses them, and seeds its
-    first solve with the last W kept there) and, with `progress`, get a line on
-    stderr after `label` (probe_reporter). ``search``: capacity_bisection's options."""
+    the `journal` folder (a rerun after an interruption reuses them, seeds its
+    first solve with the last W kept there, and resumes a probe cut short from its
+    checkpoint) and, with `progress`, get a line on stderr after `label`
+    (probe_reporter). ``search``: capacity_bisection's options."""
     probe_journal = ProbeJournal(journal, key) if journal is not None else None
     known, known_boundary = probe_journal.recorded() if probe_journal else (None, None)
     with solver_heartbeat(label) if progress else contextlib.nullcontext():
         return capacity_bisection(full, known=known, known_boundary=known_boundary,
                                   memory=probe_journal.memory() if probe_journal else None,
                                   on_probe=probe_reporter(label, probe_journal, progress),
-                                  **search)
+                                  checkpoints=probe_journal.checkpoint if probe_journal
+                                  else None, **search)
 
 
 def probe_reporter(label: str, journal: ProbeJournal | None = None, progress: bool = False):

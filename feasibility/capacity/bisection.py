@@ -271,7 +271,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                        known: Mapping[int, Probe] | None = None, secant: bool = True,
                        seed_memory: bool = True, memory: np.ndarray | None = None,
                        boundary_tolerance: float | None = None,
-                       known_boundary: Probe | None = None,
+                       known_boundary: Probe | None = None, checkpoints=None,
                        **decide_kwargs) -> CapacityResult:
     """Largest certified-feasible prefix of `full` (p_max = full.n facts).
 
@@ -301,6 +301,9 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     result (boundary_verdict): infeasible says that p* does not depend on the
     tolerance between the two, anything else that it may.
     ``known_boundary``: that check's probe from an interrupted run, reused.
+    ``checkpoints(p, boundary)``: where the solve at p (the boundary check's,
+    if boundary) keeps its progress while it runs, and resumes from
+    (decide's checkpoint; ProbeJournal.checkpoint).
     The result's seconds count the reused probes' own seconds too: the time
     the search took, over however many runs.
     """
@@ -340,6 +343,7 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                           active=transfer_active_set(active, instance) if reuse_active_set and stable
                           else None, fast_path=p < fast_path_failed_at,
                           seed_memory=memory if seed_memory else None,
+                          checkpoint=checkpoints(p, False) if checkpoints is not None else None,
                           **{**aims, **decide_kwargs,
                              **({"tolerance": boundary_tolerance} if closing else {})})
         if decision.weights is not None or decision.certificate is not None:
@@ -392,7 +396,9 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
             check = known_boundary if known_boundary is not None and known_boundary.p == upper \
                 else _decide_boundary(full.prefix(upper), margin, solver, boundary_tolerance,
                                       active if reuse_active_set and stable else None,
-                                      memory if seed_memory else None, decide_kwargs)
+                                      memory if seed_memory else None,
+                                      checkpoints(upper, True) if checkpoints is not None
+                                      else None, decide_kwargs)
             if known_boundary is check:
                 reused.append(check.seconds)
             elif on_probe is not None:
@@ -407,11 +413,12 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                           boundary_verdict=boundary_verdict)
 
 
-def _decide_boundary(instance, margin, solver, tolerance, active, memory, decide_kwargs) -> Probe:
+def _decide_boundary(instance, margin, solver, tolerance, active, memory, checkpoint,
+                     decide_kwargs) -> Probe:
     """capacity_bisection's boundary check: the closing infeasible prefix decided
     again at the tighter tolerance."""
     decision = decide(instance, margin, solver, active=transfer_active_set(active, instance),
-                      fast_path=False, seed_memory=memory,
+                      fast_path=False, seed_memory=memory, checkpoint=checkpoint,
                       **{**decide_kwargs, "tolerance": tolerance})
     return Probe(instance.n, decision.verdict, decision.margin_lower, decision.margin_upper,
                  decision.solver, decision.rounds, round(decision.seconds, 3), boundary=True)

@@ -9,7 +9,11 @@ path that reached it, and the search is deterministic, so it walks the same prob
 A line cut by a kill is ignored (that probe is redone); none is repeated.
 Beside it the last W that seeds later probes (a solver's feasible W) is kept
 (``.npy``, replaced atomically): the resumed search seeds its first solve with
-it, as it would have.
+it, as it would have. A probe that runs for minutes also keeps where it stands
+(``.pP.checkpoint.npz``: its active set and IPM iterate, solvers.active_set's
+DecisionProgress), replaced atomically at most once a minute and removed once
+the probe is recorded: the resumed probe goes on from there, not from the start
+(a probe at d = 192 takes one to two hours, at d = 256 longer than a session).
 
 When a grid ends, its journals are gathered into one tidy CSV beside the output
 (``OUT-probes.csv``: the task's key columns, then one row per probe) and removed.
@@ -21,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -28,8 +33,10 @@ import numpy as np
 import pandas as pd
 
 from feasibility.capacity.bisection import Probe
-from feasibility.core.files import save_npy_atomic, write_csv_atomic
+from feasibility.core.files import save_npy_atomic, save_npz_atomic, write_csv_atomic
 from feasibility.core.status import FastPath, Verdict
+from feasibility.solvers.active_set import DecisionProgress
+from feasibility.solvers.ipm import IPMState
 
 PROBE_COLUMNS = [f.name for f in fields(Probe)]
 
@@ -98,6 +105,42 @@ class ProbeJournal:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+        # after the line: a kill between the two leaves a checkpoint nobody resumes
+        self.checkpoint(probe.p, probe.boundary).path.unlink(missing_ok=True)
+
+    def checkpoint(self, p: int, boundary: bool = False) -> ProbeCheckpoint:
+        """Where the solve of the probe at p (or the boundary check there) keeps its
+        progress while it runs (capacity_bisection's ``checkpoints``)."""
+        suffix = f".p{p}{'-boundary' if boundary else ''}.checkpoint.npz"
+        return ProbeCheckpoint(self.path.with_name(self.path.stem + suffix))
+
+
+class ProbeCheckpoint:
+    """One probe's DecisionProgress in one .npz (solvers.active_set's CheckpointStore)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def load(self) -> DecisionProgress | None:
+        """The progress saved (None if none, or unreadable: the probe starts afresh)."""
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                state = IPMState(saved["lam"], float(saved["nu"]), saved["s"],
+                                 int(saved["iteration"]), bool(saved["single"]))
+                return DecisionProgress(
+                    saved["rows"], saved["slots"], state, int(saved["rounds"]),
+                    int(saved["rounds_past_verdict"]), float(saved["seconds"]),
+                    float(saved["margin"]), float(saved["tolerance"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+
+    def save(self, progress: DecisionProgress):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        state = progress.state
+        save_npz_atomic(
+            self.path, rows=progress.rows, slots=progress.slots, lam=state.lam, s=state.s,
+            nu=state.nu, iteration=state.iteration, single=state.single, rounds=progress.rounds, rounds_past_verdict=progress.rounds_past_verdict,
+            seconds=progress.seconds, margin=progress.margin, tolerance=progress.tolerance)
 
 
 def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:

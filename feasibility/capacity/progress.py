@@ -107,7 +107,8 @@ def worker_line(text: str, stream=None):
 
 class SolverHeartbeat(logging.Handler):
     """The solvers' progress records (solver_log) as a line on stderr after
-    `label`, at most one every `every` seconds, with this process's peak memory.
+    `label`, at most one every `every` seconds (those at INFO or above, such as
+    a solve resumed from its checkpoint, every one), with this process's peak memory.
     Only the records of the thread that made it: tasks that share a process
     (threads) keep their labels."""
 
@@ -119,7 +120,8 @@ class SolverHeartbeat(logging.Handler):
 
     def emit(self, record: logging.LogRecord):
         now = time.monotonic()
-        if record.thread != self.thread or now - self.last < self.every:
+        if record.thread != self.thread or (record.levelno < logging.INFO
+                                            and now - self.last < self.every):
             return
         self.last = now
         peak = peak_resident_bytes()

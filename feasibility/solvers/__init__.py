@@ -4,6 +4,6 @@ method, closed-form fast paths, and the active-set loop that certifies."""
 import logging
 
 #: the parent of the solvers' progress logs (active_set's record per IPM
-#: iteration, first_order's per descent step), all at DEBUG: where capacity's
-#: heartbeat listens (capacity/progress.py)
+#: iteration, first_order's per descent step) at DEBUG, a solve resumed from its
+#: checkpoint at INFO: where capacity's heartbeat listens (capacity/progress.py)
 solver_log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
 import cvxpy as cp
 import numpy as np
@@ -35,7 +35,7 @@ from feasibility.core.memory import physical_memory
 from feasibility.core.status import EngineStatus, FastPath, RoundStatus, Verdict, engine_status
 from feasibility.core.tolerances import INFEASIBILITY_TOLERANCE, MAX_ACTIVE_SET_ROUNDS
 from feasibility.solvers import first_order, structured
-from feasibility.solvers.ipm import SMALL_NEWTON, KroneckerColumns, min_norm_point
+from feasibility.solvers.ipm import SMALL_NEWTON, IPMState, KroneckerColumns, min_norm_point
 from feasibility.solvers.programs import PROGRAMS, ReducedInstance, restricted_program
 from feasibility.solvers.selection import smallest_per_row
 
@@ -113,6 +113,96 @@ LP_VIOLATION_ATOL = 1e-7
 ROUNDS_PAST_VERDICT = 1
 #: max_margin's default relative width of the bracket on kappa*
 MAX_MARGIN_RTOL = 1e-3
+#: a decision given a checkpoint saves where it stands at most once this many
+#: seconds (none in its first ones): every IPM iteration at d = 192 (2-3 min
+#: each, one save ~21 MB: 32 bytes a constraint), none in a test-sized probe
+CHECKPOINT_SECONDS = 60.0
+
+
+@dataclass(frozen=True, eq=False)
+class DecisionProgress:
+    """Where an unfinished decision stood: the active set of the round under way
+    and, within it, the IPM's iterate. A decision resumed from it (``decide``'s
+    checkpoint) solves on the same active set from the same iterate, and so walks
+    on as the interrupted one would have: at d = 192 a probe takes an hour or
+    more, and a process that ends mid-probe loses at most one IPM iteration."""
+
+    rows: np.ndarray
+    slots: np.ndarray
+    state: IPMState
+    #: the active-set rounds finished before the one under way, and how many of
+    #: them began once the verdict was settled (ROUNDS_PAST_VERDICT)
+    rounds: int
+    rounds_past_verdict: int
+    #: the decision's seconds up to this save, over every run
+    seconds: float
+    #: what was being decided: a checkpoint of another question is not resumed
+    margin: float
+    tolerance: float
+
+
+class CheckpointStore(Protocol):
+    """Where a decision keeps its DecisionProgress (capacity.journal's ProbeCheckpoint)."""
+
+    def load(self) -> DecisionProgress | None: ...
+
+    def save(self, progress: DecisionProgress) -> None: ...
+
+
+class _Checkpoint:
+    """A decision's link to its store: the progress it resumes from, and when it saves."""
+
+    def __init__(self, store: CheckpointStore, margin: float, tolerance: float,
+                 started: float, shape: tuple[int, int], p: int):
+        saved = store.load()
+        if saved is not None and not (
+                saved.margin == margin and saved.tolerance == tolerance
+                and len(saved.rows) == len(saved.slots)
+                and (len(saved.rows) == 0 or (saved.rows.max() < shape[0]
+                                              and saved.slots.max() < shape[1]))):
+            iteration_log.info("p=%d: its checkpoint is of another margin, tolerance or "
+                               "prefix: solved afresh", p)
+            saved = None
+        self.p = p
+        self.store, self.saved, self.started = store, saved, started
+        self.margin, self.tolerance = margin, tolerance
+        self.rounds_before = saved.rounds if saved is not None else 0
+        #: kept by _solve_active_set: rounds finished, and begun past the verdict
+        self.rounds, self.past = self.rounds_before, 0
+        self._resumed_past = saved.rounds_past_verdict if saved is not None else 0
+        self.seconds_before = saved.seconds if saved is not None else 0.0
+        self.last_save = started
+
+    def take_state(self, rows: np.ndarray, slots: np.ndarray) -> IPMState | None:
+        """The saved iterate, once, for a round on exactly the active set it was saved on."""
+        saved, self.saved = self.saved, None
+        if saved is None:
+            return None
+        if not (np.array_equal(saved.rows, rows) and np.array_equal(saved.slots, slots)):
+            iteration_log.info("p=%d: its checkpoint's active set is not this round's: "
+                               "the round starts afresh", self.p)
+            return None
+        iteration_log.info("p=%d: resumed from its checkpoint: round %d, IPM iteration %d "
+                           "on %s constraints, %s s before", self.p, saved.rounds + 1,
+                           saved.state.iteration, f"{len(rows):,}", f"{saved.seconds:,.0f}")
+        return saved.state
+
+    def take_past(self) -> int:
+        """Rounds begun past the verdict before the resume (the first engine's, once)."""
+        past, self._resumed_past = self._resumed_past, 0
+        return past
+
+    def saver(self, rows: np.ndarray, slots: np.ndarray):
+        """The IPM's on_state for a round on (rows, slots)."""
+        def save(state: IPMState):
+            now = time.monotonic()
+            if now - self.last_save < CHECKPOINT_SECONDS:
+                return
+            self.store.save(DecisionProgress(
+                rows, slots, state, self.rounds, self.past,
+                self.seconds_before + now - self.started, self.margin, self.tolerance))
+            self.last_save = time.monotonic()
+        return save
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +277,8 @@ class RoundContext:
     rounds_past_verdict: int | None = None
     #: time.monotonic() when the decision began (the iteration log's clock)
     started: float = 0.0
+    #: where the IPM's rounds save their iterate, and the one they resume from
+    checkpoint: _Checkpoint | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,8 +337,11 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
         found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
         return None
 
-    result = min_norm_point(columns, callback=check, target=IPM_TARGET_FRACTION * decisive,
-                            form=form)
+    checkpoint = ctx.checkpoint
+    result = min_norm_point(
+        columns, callback=check, target=IPM_TARGET_FRACTION * decisive, form=form,
+        start=checkpoint.take_state(rows, slots) if checkpoint is not None else None,
+        on_state=checkpoint.saver(rows, slots) if checkpoint is not None else None)
     bracket.offer_certificate(FarkasCertificate(rows, slots, result.lam), "ipm")
     if "new" not in found and result.status == EngineStatus.OPTIMAL:
         scaled, norm2 = found["scaled"], found["norm2"]
@@ -448,7 +543,9 @@ def check_solver(name: str | None, program: str | None = None) -> tuple[str, str
 def _solve_active_set(ctx: RoundContext, active, statuses, deadline):
     """Run the cutting-plane loop with one engine; returns (rounds used, reason)."""
     engine_round = SOLVERS[ctx.solver].round
-    rounds = past = 0
+    checkpoint = ctx.checkpoint
+    rounds = 0
+    past = checkpoint.take_past() if checkpoint is not None else 0
     while rounds < MAX_ACTIVE_SET_ROUNDS:
         if ctx.done(ctx.bracket):
             return rounds, ""
@@ -460,7 +557,11 @@ def _solve_active_set(ctx: RoundContext, active, statuses, deadline):
         if deadline is not None and time.monotonic() > deadline:
             return rounds, "time limit reached"
         rounds += 1
+        if checkpoint is not None:
+            checkpoint.past = past
         outcome = engine_round(ctx, active)
+        if checkpoint is not None:
+            checkpoint.rounds += 1
         statuses.append(outcome.status)
         if outcome.new is None:
             return rounds, outcome.reason
@@ -474,7 +575,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
            time_limit: float | None = None, bracket_rtol: float | None = None,
            fast_path: bool = True, kappa_rtol: float | None = None,
            kappa_atol: float | None = None, seed_memory: np.ndarray | None = None,
-           mirror_descent: bool = True) -> Decision:
+           mirror_descent: bool = True, checkpoint: CheckpointStore | None = None) -> Decision:
     """Decide whether one linear memory stores all facts at normalised margin >= `margin`.
 
     Returns a Decision whose verdict is certified (see certify.classify); the
@@ -500,6 +601,11 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     Hebbian memory elsewhere and where the competitors are drawn on demand.
     ``mirror_descent``: False starts from the Hebbian memory there too (the
     engine before it; benchmarks compare the two).
+    ``checkpoint``: where the decision saves its progress (DecisionProgress) at
+    most once every CHECKPOINT_SECONDS, and what it resumes from: a saved
+    active set joins the start, and the IPM round on exactly that set goes on
+    from the saved iterate. The verdict is certified from scratch either way;
+    rounds and seconds count the interrupted runs' too.
     """
     if not np.isfinite(margin) or margin < 0:
         raise InputError(f"margin must be a finite number >= 0, got {margin}")
@@ -513,7 +619,7 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     def run() -> Decision:
         return _decide(instance, margin, solver, program, tolerance, escalate, active,
                        time_limit, bracket_rtol, fast_path, kappa_rtol, kappa_atol,
-                       seed_memory, mirror_descent)
+                       seed_memory, mirror_descent, checkpoint)
     if instance.d_in * instance.d_out < SMALL_NEWTON:
         # small products: one BLAS thread (see ipm.SMALL_NEWTON)
         with threadpool_limits(1, user_api="blas"):
@@ -522,7 +628,8 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
 
 
 def _decide(instance, margin, solver, program, tolerance, escalate, active, time_limit,
-            bracket_rtol, fast_path, kappa_rtol, kappa_atol, seed_memory, mirror_descent):
+            bracket_rtol, fast_path, kappa_rtol, kappa_atol, seed_memory, mirror_descent,
+            store):
     start = time.monotonic()
     deadline = None if time_limit is None else start + time_limit
     bracket = CertifiedBracket(instance)
@@ -573,6 +680,11 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     if active is None or active.shape != mask.shape:
         active = np.zeros_like(mask)
     active = active & mask
+    checkpoint = None
+    if store is not None and not final(bracket):
+        checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n)
+        if checkpoint.saved is not None:
+            active[checkpoint.saved.rows, checkpoint.saved.slots] = True
     if not final(bracket):
         initial = SOLVERS[solver].initial_per_input(instance)
         # not over drawn competitors: its 600 passes would cost hours (d = 192)
@@ -590,7 +702,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
             tried.append(f"{name}/{kind}")
             ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance,
                                rtol, atol,
-                               ROUNDS_PAST_VERDICT if bracket_rtol is None else None, start)
+                               ROUNDS_PAST_VERDICT if bracket_rtol is None else None, start,
+                               checkpoint)
             rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
             # kappa_rtol: the next engine is not run for a tighter bracket alone
@@ -611,8 +724,10 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         verdict=verdict, margin_lower=bracket.lower, margin_upper=bracket.upper,
         margin=float(margin), tolerance=float(tolerance), solver=by or solver,
         program=program, solvers_tried=tuple(tried), statuses=tuple(statuses),
-        rounds=rounds_total, active_constraints=int(active.sum()),
-        constraints=instance.n_constraints, seconds=time.monotonic() - start,
+        rounds=rounds_total + (checkpoint.rounds_before if checkpoint is not None else 0),
+        active_constraints=int(active.sum()), constraints=instance.n_constraints,
+        seconds=time.monotonic() - start
+        + (checkpoint.seconds_before if checkpoint is not None else 0.0),
         reason=reason, weights=bracket.weights, certificate=bracket.certificate,
         fast_path=fast)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import scipy.linalg as la
@@ -402,6 +403,21 @@ def _packing(r: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     return upper, index
 
 
+@dataclass(frozen=True, eq=False)
+class IPMState:
+    """The iterate at the top of an iteration: all the method carries from one
+    iteration to the next, so that a run stopped there goes on from it exactly
+    (a probe of hours outlives its process; see solvers/active_set.py)."""
+
+    lam: np.ndarray
+    nu: float
+    s: np.ndarray
+    iteration: int
+    #: whether the Newton matrix is still factorised in float32 (the "mixed"
+    #: form goes on in float64 once float32 no longer suffices, and stays there)
+    single: bool
+
+
 @dataclass
 class IPMResult:
     lam: np.ndarray
@@ -414,7 +430,9 @@ class IPMResult:
 
 def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = GAP_ATOL,
                    max_iterations: int = MAX_ITERATIONS,
-                   target: float | None = None, form: str = "auto") -> IPMResult:
+                   target: float | None = None, form: str = "auto",
+                   start: IPMState | None = None,
+                   on_state: Callable[[IPMState], None] | None = None) -> IPMResult:
     """Minimum-norm point of conv{a_k}: the max-margin problem's dual.
 
     ``callback(lam, W, rel_gap)`` may return a status string to stop early
@@ -426,6 +444,9 @@ def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = GAP_AT
     returns with status "target" when that reaches it.
     ``form``: of the Newton system, one of NEWTON_FORMS ("float32" where the
     float64 D-space matrix would not fit in memory).
+    ``start``: an iterate ``on_state`` was given by an earlier run on the same
+    columns, form and target; the run goes on from it as that one would have.
+    ``on_state(state)``: called at the top of every iteration with the iterate.
     """
     if form not in NEWTON_FORMS:
         raise ValueError(f"unknown Newton form {form!r}; one of {NEWTON_FORMS}")
@@ -435,13 +456,15 @@ def min_norm_point(columns: KroneckerColumns, callback=None, tol: float = GAP_AT
     # other cores are busy: one thread below SMALL_NEWTON.
     limits = threadpool_limits(1, user_api="blas") if min(D, K) < SMALL_NEWTON else None
     try:
-        return _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K)
+        return _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K,
+                               start, on_state)
     finally:
         if limits is not None:
             limits.restore_original_limits()
 
 
-def _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K):
+def _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K, start,
+                    on_state):
     use_gram = form == "gram" or (form == "auto" and K <= D)
     krylov = form == "float32"
     Q = columns.gram() if use_gram else None
@@ -449,15 +472,25 @@ def _min_norm_point(columns, callback, tol, max_iterations, target, form, D, K):
     def Qmul(v):
         return Q @ v if use_gram else columns.apply_transpose(columns.apply(v))
 
-    lam = np.full(K, 1.0 / K)
-    q = Qmul(lam)
-    nu = q.min() - START_SLACK * max(np.abs(q).max(), TINY)
-    s = q - nu
-    ones = np.ones(K)
-    status, gap, it = EngineStatus.MAX_ITERATIONS, np.inf, 0
     single = not use_gram and not krylov and D >= SINGLE_PRECISION_FROM
+    if start is not None:
+        if start.lam.shape != (K,) or start.s.shape != (K,):
+            raise ValueError(f"start: an iterate of {start.lam.shape[0]} constraints, "
+                             f"these columns have {K}")
+        lam, nu, s, first = start.lam.copy(), float(start.nu), start.s.copy(), start.iteration
+        single = single and start.single
+    else:
+        lam = np.full(K, 1.0 / K)
+        q = Qmul(lam)
+        nu = q.min() - START_SLACK * max(np.abs(q).max(), TINY)
+        s = q - nu
+        first = 1
+    ones = np.ones(K)
+    status, gap, it = EngineStatus.MAX_ITERATIONS, np.inf, first - 1
     workspace: dict = {}
-    for it in range(1, max_iterations + 1):
+    for it in range(first, max_iterations + 1):
+        if on_state is not None:
+            on_state(IPMState(lam, nu, s, it, single))
         q = Qmul(lam)
         r_d = q - nu * ones - s
         r_p = lam.sum() - 1.0
