@@ -196,8 +196,9 @@ def test_an_error_raised_while_a_signal_is_handled_still_reads_as_the_signal(mon
     monkeypatch.setitem(cli.COMMANDS, "capacity", start_workers)
     assert cli.main(["capacity", "--out", "x.csv"]) == 143
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["feasibility: terminated (SIGTERM); finished rows are kept: run the same "
-                   "command again to resume"]
+    assert err == ["feasibility: terminated (SIGTERM); finished rows and probes are kept, and "
+                   "a probe under way resumes from its last checkpoint: run the same command "
+                   "again to resume"]
 
     def a_bug(args):
         raise RuntimeError("a bug")

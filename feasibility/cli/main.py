@@ -299,7 +299,8 @@ def _on_sigterm(handler):
 def _interrupted(exc: KeyboardInterrupt, command: str | None) -> int:
     """One line on stderr and the shell's exit status for the signal."""
     how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-    hint = ("; finished rows are kept: run the same command again to resume"
+    hint = ("; finished rows and probes are kept, and a probe under way resumes from its "
+            "last checkpoint: run the same command again to resume"
             if command == "capacity" else "")
     print(f"feasibility: {how}{hint}", file=sys.stderr)
     return 143 if isinstance(exc, Terminated) else 130
