@@ -1,6 +1,9 @@
 """A probe cut short goes on from its checkpoint: the same active set, the same IPM
 iterate, the same rounds after it, and a verdict certified as any other."""
 
+import dataclasses
+import logging
+
 import numpy as np
 import pytest
 
@@ -72,7 +75,7 @@ def test_min_norm_point_goes_on_from_a_saved_iterate_as_it_would_have():
 # ends the decision with its bracket on kappa* wider than asked (ROUNDS_PAST_VERDICT)
 @pytest.mark.parametrize("p,verdict,kill_after", [(45, FEASIBLE, 3), (45, FEASIBLE, 20),
                                                   (44, FEASIBLE, 28), (50, INFEASIBLE, 9)])
-def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
+def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch, caplog,
                                                           every_iteration, p, verdict,
                                                           kill_after):
     instance = generate("coupled", 12, p, 0)
@@ -84,9 +87,18 @@ def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
         decide(instance, checkpoint=KilledStore(path, kill_after), **OPTIONS)
     saved = ProbeCheckpoint(path).load()
     assert saved is not None and saved.state.iteration >= 1
+    # as if the interrupted run had taken hours
+    saved = dataclasses.replace(saved, seconds=5000.0)
+    ProbeCheckpoint(path).save(saved)
 
     starts = spy_starts(monkeypatch)
-    resumed = decide(instance, checkpoint=ProbeCheckpoint(path), **OPTIONS)
+    with caplog.at_level(logging.DEBUG, logger=active_set.iteration_log.name):
+        resumed = decide(instance, checkpoint=ProbeCheckpoint(path), **OPTIONS)
+    # the iteration log goes on with the IPM's count and the decision's clock
+    first = next(r.getMessage() for r in caplog.records if "IPM iteration" in r.getMessage()
+                 and "resumed" not in r.getMessage())
+    assert f"IPM iteration {saved.state.iteration} on " in first
+    assert float(first.split(" after ")[1].split(" s,")[0].replace(",", "")) >= 5000
     # the round under way went on from the saved iterate, on the saved active set
     assert starts[0] is not None and starts[0].iteration == saved.state.iteration
     np.testing.assert_array_equal(starts[0].lam, saved.state.lam)
@@ -96,7 +108,7 @@ def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
     assert resumed.rounds == reference.rounds
     assert resumed.verdict == reference.verdict and resumed.verify(instance)
     assert resumed.margin_lower == pytest.approx(reference.margin_lower, rel=1e-8)
-    assert resumed.seconds >= saved.seconds
+    assert 5000 <= resumed.seconds < 5000 + 60
 
 
 def test_a_checkpoint_of_another_question_is_not_resumed(tmp_path, monkeypatch,

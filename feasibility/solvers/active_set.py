@@ -275,7 +275,8 @@ class RoundContext:
     atol: float | None = None
     #: rounds allowed to start once the verdict is settled (None: until done)
     rounds_past_verdict: int | None = None
-    #: time.monotonic() when the decision began (the iteration log's clock)
+    #: time.monotonic() when the decision began, less the seconds of the runs it
+    #: resumed from (the iteration log's clock)
     started: float = 0.0
     #: where the IPM's rounds save their iterate, and the one they resume from
     checkpoint: _Checkpoint | None = None
@@ -305,7 +306,10 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
     columns = KroneckerColumns(reduced.directions(rows, slots), reduced.inputs[used], local)
     mask = instance.slot_mask()
     found = {}
-    iterations = 0
+    checkpoint = ctx.checkpoint
+    start = checkpoint.take_state(rows, slots) if checkpoint is not None else None
+    # the IPM's own count, which a resumed round goes on with
+    iterations = start.iteration - 1 if start is not None else 0
 
     def check(lam, W_reduced, rel_gap):
         nonlocal iterations
@@ -337,11 +341,9 @@ def _restricted_ipm(ctx: RoundContext, active, form: str):
         found["scaled"], found["norm2"] = scaled, float(np.sum(W_reduced**2))
         return None
 
-    checkpoint = ctx.checkpoint
     result = min_norm_point(
         columns, callback=check, target=IPM_TARGET_FRACTION * decisive, form=form,
-        start=checkpoint.take_state(rows, slots) if checkpoint is not None else None,
-        on_state=checkpoint.saver(rows, slots) if checkpoint is not None else None)
+        start=start, on_state=checkpoint.saver(rows, slots) if checkpoint is not None else None)
     bracket.offer_certificate(FarkasCertificate(rows, slots, result.lam), "ipm")
     if "new" not in found and result.status == EngineStatus.OPTIMAL:
         scaled, norm2 = found["scaled"], found["norm2"]
@@ -702,7 +704,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
             tried.append(f"{name}/{kind}")
             ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance,
                                rtol, atol,
-                               ROUNDS_PAST_VERDICT if bracket_rtol is None else None, start,
+                               ROUNDS_PAST_VERDICT if bracket_rtol is None else None,
+                               start - (checkpoint.seconds_before if checkpoint else 0.0),
                                checkpoint)
             rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
