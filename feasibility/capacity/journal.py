@@ -139,7 +139,8 @@ class ProbeCheckpoint:
         state = progress.state
         save_npz_atomic(
             self.path, rows=progress.rows, slots=progress.slots, lam=state.lam, s=state.s,
-            nu=state.nu, iteration=state.iteration, single=state.single, rounds=progress.rounds, rounds_past_verdict=progress.rounds_past_verdict,
+            nu=state.nu, iteration=state.iteration, single=state.single,
+            rounds=progress.rounds, rounds_past_verdict=progress.rounds_past_verdict,
             seconds=progress.seconds, margin=progress.margin, tolerance=progress.tolerance)
 
 
