@@ -9,6 +9,7 @@ import pytest
 
 import feasibility.capacity.bisection as bisection
 import feasibility.solvers.active_set as active_set
+import feasibility.solvers.first_order as first_order
 from feasibility import generate
 from feasibility.capacity.batch import CapacityTask, run_capacity_task
 from feasibility.capacity.journal import ProbeCheckpoint, ProbeJournal
@@ -109,6 +110,28 @@ def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
     assert resumed.verdict == reference.verdict and resumed.verify(instance)
     assert resumed.margin_lower == pytest.approx(reference.margin_lower, rel=1e-8)
     assert 5000 <= resumed.seconds < 5000 + 60
+
+
+def test_a_resumed_decision_does_not_make_its_start_again(tmp_path, monkeypatch,
+                                                         every_iteration):
+    """The saved active set holds the start: the mirror descent that made it (minutes
+    at d = 192) is not run again, and the decision walks on as before."""
+    descents = []
+    real = first_order.mirror_descent_memory
+    monkeypatch.setattr(first_order, "mirror_descent_memory",
+                        lambda instance: descents.append(instance.n) or real(instance))
+    instance = generate("coupled", 12, 45, 0)
+    options = {**OPTIONS, "mirror_descent": True}
+    reference = decide(instance, **options)
+    path = tmp_path / "probe.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        decide(instance, checkpoint=KilledStore(path, 12), **options)
+    assert descents == [45, 45]
+    saved = ProbeCheckpoint(path).load()
+    resumed = decide(instance, checkpoint=ProbeCheckpoint(path), **options)
+    assert descents == [45, 45]
+    assert list(map(str, resumed.statuses)) == list(map(str, reference.statuses))[saved.rounds:]
+    assert resumed.verdict == reference.verdict and resumed.verify(instance)
 
 
 def test_a_checkpoint_of_another_question_is_not_resumed(tmp_path, monkeypatch,

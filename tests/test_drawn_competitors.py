@@ -9,9 +9,10 @@ import pytest
 
 from feasibility import decide, generate, load, save
 from feasibility.capacity.bisection import capacity_bisection
-from feasibility.core import instances
+from feasibility.core import certify, instances
 from feasibility.core.instances import DrawnCompetitors, GeneratedFamily
-from feasibility.solvers import first_order
+from feasibility.solvers import active_set, first_order
+from feasibility.solvers.active_set import max_margin
 
 
 @pytest.fixture
@@ -117,17 +118,57 @@ def test_a_large_decoupled_prefix_holds_its_facts_not_its_competitors(monkeypatc
                           instances.competitor_rows(256, 0, 6999, 6999)[6998])
 
 
-def test_decide_does_not_descend_over_drawn_competitors(drawing, monkeypatch, start_per_input):
-    # the descent makes two passes a step, 600 in all: drawn, that is hours at d = 192
+def test_over_drawn_competitors_decide_descends_on_each_inputs_tightest_share(
+        drawing, monkeypatch, start_per_input):
+    """A descent over all drawn competitors makes 600 passes (hours at d = 192): it
+    runs on each input's Hebbian-tightest share, stored, and the verdict is the
+    stored instance's; where memory holds too few for it, the Hebbian memory starts."""
     calls = []
     real = first_order.mirror_descent_memory
     monkeypatch.setattr(first_order, "mirror_descent_memory",
-                        lambda instance: calls.append(instance.draws_competitors)
-                        or real(instance))
+                        lambda instance: calls.append((instance.draws_competitors,
+                                                       instance.n_slots)) or real(instance))
     start_per_input(8)
     drawn, stored = pair(d=8, p=30, seed=2)
     from_stored = decide(stored, fast_path=False)
-    assert calls == [False]                    # 8 of 29 slots: the stored one descends
+    assert calls == [(False, 29)]                # 8 of 29 slots: the stored one descends
     from_drawn = decide(drawn, fast_path=False)
-    assert calls == [False] and from_drawn.verdict == from_stored.verdict
+    # 15% of 29 is 5, under twice the start's 8: 16 an input
+    assert calls[1:] == [(False, 16)] and from_drawn.verdict == from_stored.verdict
     assert from_drawn.verify(drawn)
+    monkeypatch.setattr(active_set, "physical_memory", lambda: 30 * 8 * 8 * 15 / 0.15)
+    assert decide(drawn, fast_path=False).verify(drawn)
+    assert len(calls) == 2                       # 15 an input fit: under 16, no descent
+
+
+def test_tightest_competitors_are_the_drawn_ones_of_smallest_margin(drawing):
+    drawn, stored = pair(d=6, p=20, seed=1)
+    margins = certify.scaled_margins(drawn, active_set.hebbian_memory(drawn))
+    subset = first_order.tightest_competitors(drawn, margins, 5)
+    assert subset.competitors.shape == (20, 5, 6) and not subset.draws_competitors
+    kept = np.sort(np.argsort(margins, axis=1)[:, :5], axis=1)
+    np.testing.assert_array_equal(
+        subset.competitors, stored.competitors[np.arange(20)[:, None], kept])
+    np.testing.assert_array_equal(
+        certify.scaled_margins(subset, active_set.hebbian_memory(drawn)),
+        np.take_along_axis(margins, kept, axis=1))
+
+
+@pytest.mark.parametrize("d,p,seed", [(12, 36, 1), (12, 40, 0), (16, 56, 0)])
+def test_the_descent_on_a_share_starts_with_more_binding_constraints_than_hebbian(
+        drawing, d, p, seed):
+    """8 constraints an input to start from, the descent on half of each input's."""
+    instance = GeneratedFamily("decoupled", d, p, seed).prefix(p)
+    optimum = max_margin(instance, solver="ipm", rtol=1e-6)
+    mask = instance.slot_mask()
+    margins = certify.scaled_margins(instance, optimum.weights) / np.linalg.norm(
+        optimum.weights)
+    binding = mask & (margins <= optimum.margin_lower * 1.01)
+    hebbian = certify.scaled_margins(instance, active_set.hebbian_memory(instance))
+    descended = first_order.mirror_descent_memory(
+        first_order.tightest_competitors(instance, hebbian, instance.n_slots // 2))
+
+    def held(scaled):
+        return int((active_set.smallest_per_row(scaled, 8, mask) & binding).sum())
+
+    assert held(certify.scaled_margins(instance, descended)) > held(hebbian)

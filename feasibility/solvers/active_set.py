@@ -82,11 +82,27 @@ START_SHARE = 0.07
 START_MEMORY_FRACTION = 0.08
 START_BYTES_PER_DIRECTION = 16
 #: below this fraction of each input's constraints in the start, the start is
-#: taken from a mirror-descent memory over all constraints, not the Hebbian one:
+#: taken from a mirror-descent memory over the constraints, not the Hebbian one:
 #: coupled d = 96 (20% of them): 1 round against 5; d = 64 (80%): the Hebbian
 #: start needs 1 round too, and the descent costs 4 s (coupled) to 11 s
 #: (decoupled: it reads the p^2 d competitors twice a step) for nothing
 MIRROR_START_FRACTION = 0.5
+#: over drawn competitors (decoupled, d >= 192 here) that descent runs on each
+#: input's DESCENT_SUBSET_SHARE Hebbian-tightest competitors, stored for it
+#: within DESCENT_SUBSET_MEMORY_FRACTION of memory and freed before the IPM
+#: starts; over all of them its 600 passes would take hours. Decoupled d = 192
+#: seed 0, p = 3533: from the Hebbian start (186 an input, 5.3%) the first probe
+#: took 4 rounds of ~25 min (657,138 -> 659,485 constraints); the descent on 529
+#: an input (15%, 2.7 GiB, 300 steps in 5 min beside that probe) put 99.8% of the
+#: 1,909 constraints round 2 added among its 186 tightest an input, and all of
+#: them among 372, where the Hebbian order needed 30% of an input's for 99.4%
+DESCENT_SUBSET_SHARE = 0.15
+DESCENT_SUBSET_MEMORY_FRACTION = 0.15
+#: ...where that subset holds at least this many times the start's constraints;
+#: from fewer the Hebbian memory starts it (decoupled d = 16, 8 of 55 an input to
+#: start: a descent on 9 an input held 122 of the 254 binding constraints in its
+#: start, the Hebbian memory 145; on 17, 186; on 28, 215)
+DESCENT_SUBSET_OVER_START = 2
 ADDED_PER_INPUT = 32
 # the IPM ends a round early once its relative duality gap is below this and
 # constraints outside the active set are violated
@@ -469,6 +485,17 @@ def _conic_round(ctx: RoundContext, active) -> RoundOutcome:
     return RoundOutcome(record, smallest_per_row(scaled, CONIC_PER_INPUT, violated))
 
 
+def _descent_subset(instance: Instance, initial: int) -> int:
+    """Competitors per input that the start's descent stores where they are drawn:
+    DESCENT_SUBSET_SHARE of each input's, within DESCENT_SUBSET_MEMORY_FRACTION of
+    memory, but DESCENT_SUBSET_OVER_START times the start's `initial` where that
+    fits and the share is fewer; never more than there are."""
+    fits = int(DESCENT_SUBSET_MEMORY_FRACTION * physical_memory()
+               // (8 * instance.d_out * instance.n))
+    share = int(np.ceil(DESCENT_SUBSET_SHARE * instance.n_slots))
+    return min(instance.n_slots, fits, max(share, DESCENT_SUBSET_OVER_START * initial))
+
+
 def _ipm_initial(instance: Instance) -> int:
     """Constraints per input in the IPM's starting active set: ACTIVE_SET_BUDGET
     shared out, or START_SHARE of each input's own where that is more and fits
@@ -598,9 +625,10 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     active set (a bisection passes the W of its last probe: the optimal memory
     of a nearby p binds nearly the same constraints, so a probe needs one round
     where it took 3-4 at d = 96). Without one, the start is the tightest
-    constraints of a mirror-descent memory over all constraints where the start
-    holds under MIRROR_START_FRACTION of them (solvers/first_order.py), of the
-    Hebbian memory elsewhere and where the competitors are drawn on demand.
+    constraints of a mirror-descent memory where the start holds under
+    MIRROR_START_FRACTION of them (solvers/first_order.py; over all constraints,
+    or where the competitors are drawn on demand over each input's
+    DESCENT_SUBSET_SHARE Hebbian-tightest ones), of the Hebbian memory elsewhere.
     ``mirror_descent``: False starts from the Hebbian memory there too (the
     engine before it; benchmarks compare the two).
     ``checkpoint``: where the decision saves its progress (DecisionProgress) at
@@ -689,12 +717,14 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
             active[checkpoint.saved.rows, checkpoint.saved.slots] = True
     if not final(bracket):
         initial = SOLVERS[solver].initial_per_input(instance)
-        # not over drawn competitors: its 600 passes would cost hours (d = 192)
-        descend = (mirror_descent and not instance.draws_competitors
-                   and initial < MIRROR_START_FRACTION * mask.sum(axis=1).max())
-        seeding = _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend)
+        descend = mirror_descent and initial < MIRROR_START_FRACTION * mask.sum(axis=1).max()
+        # a resumed decision's active set holds the start it was made from (at
+        # d = 192 the descent over drawn competitors takes minutes)
+        seeding = None if checkpoint is not None and checkpoint.saved is not None else \
+            _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend, initial)
     if not final(bracket):  # a mirror-descent memory can settle it
-        active |= smallest_per_row(seeding, initial, mask)
+        if seeding is not None:
+            active |= smallest_per_row(seeding, initial, mask)
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
         if escalate:
@@ -735,15 +765,20 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         fast_path=fast)
 
 
-def _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend):
+def _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend, initial):
     """The margins whose tightest constraints start the active set: the seed
     memory's; else, with `descend` (the start holds under MIRROR_START_FRACTION
     of each input's constraints), those of a mirror-descent memory over all of
-    them (offered to the bracket, like any W); else the Hebbian memory's."""
+    them, or over drawn competitors over each input's Hebbian-tightest share
+    (_descent_subset; offered to the bracket, like any W); else the Hebbian memory's."""
     if seed_memory is not None:
         return certify.scaled_margins(instance, seed_memory)
-    if descend:
-        approximate = first_order.mirror_descent_memory(instance)
+    subset = _descent_subset(instance, initial) if instance.draws_competitors else None
+    if descend and (subset is None or subset >= DESCENT_SUBSET_OVER_START * initial):
+        descended = instance if subset is None else first_order.tightest_competitors(
+            instance, hebbian_margins, subset)
+        approximate = first_order.mirror_descent_memory(descended)
+        del descended
         if approximate is not None:
             margins = certify.scaled_margins(instance, approximate)
             bracket.offer_weights(approximate, "mirror-descent", margins)
