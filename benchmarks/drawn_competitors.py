@@ -72,9 +72,9 @@ def main(argv=None):
               "One `decide(instance, kappa_rtol=0.02, mirror_descent=False)` (a search's probe "
               "from the Hebbian start) per cell, in a fresh process: the same generated "
               "decoupled instance (seed 0, near p_c) with its competitors stored and drawn. "
-              "The descent is off in both because over drawn competitors it is always off "
-              "(600 passes); with it on, the stored cell would measure a different start, not "
-              "the cost of drawing. The time ratio is drawn over stored; peak memory is the "
+              "The descent is off in both because over drawn competitors it runs on a share "
+              "of each input's competitors, over stored ones on all of them; with it on, the "
+              "cells would measure different starts, not the cost of drawing. The time ratio is drawn over stored; peak memory is the "
               "child's max RSS, instance generation included.", ""]
     section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
     print(section)
