@@ -633,8 +633,8 @@ def decide(instance: Instance, margin: float = 0.0, solver: str | None = None,
     engine before it; benchmarks compare the two).
     ``checkpoint``: where the decision saves its progress (DecisionProgress) at
     most once every CHECKPOINT_SECONDS, and what it resumes from: a saved
-    active set joins the start, and the IPM round on exactly that set goes on
-    from the saved iterate. The verdict is certified from scratch either way;
+    active set stands for the start (it holds it), and the IPM round on exactly
+    that set goes on from the saved iterate. The verdict is certified from scratch either way;
     rounds and seconds count the interrupted runs' too.
     """
     if not np.isfinite(margin) or margin < 0:
@@ -713,15 +713,19 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     checkpoint = None
     if store is not None and not final(bracket):
         checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n)
-        if checkpoint.saved is not None:
-            active[checkpoint.saved.rows, checkpoint.saved.slots] = True
+    resumed = checkpoint is not None and checkpoint.saved is not None
+    if resumed:
+        active[checkpoint.saved.rows, checkpoint.saved.slots] = True
+    # what the runs this one resumes had spent
+    rounds_before = checkpoint.rounds_before if checkpoint is not None else 0
+    seconds_before = checkpoint.seconds_before if checkpoint is not None else 0.0
     if not final(bracket):
         initial = SOLVERS[solver].initial_per_input(instance)
         descend = mirror_descent and initial < MIRROR_START_FRACTION * mask.sum(axis=1).max()
         # a resumed decision's active set holds the start it was made from (at
         # d = 192 the descent over drawn competitors takes minutes)
-        seeding = None if checkpoint is not None and checkpoint.saved is not None else \
-            _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend, initial)
+        seeding = None if resumed else _starting_margins(
+            instance, bracket, seed_memory, hebbian_margins, descend, initial)
     if not final(bracket):  # a mirror-descent memory can settle it
         if seeding is not None:
             active |= smallest_per_row(seeding, initial, mask)
@@ -735,8 +739,7 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
             ctx = RoundContext(instance, reduced, name, kind, bracket, done, margin, tolerance,
                                rtol, atol,
                                ROUNDS_PAST_VERDICT if bracket_rtol is None else None,
-                               start - (checkpoint.seconds_before if checkpoint else 0.0),
-                               checkpoint)
+                               start - seconds_before, checkpoint)
             rounds, reason = _solve_active_set(ctx, active, statuses, deadline)
             rounds_total += rounds
             # kappa_rtol: the next engine is not run for a tighter bracket alone
@@ -757,10 +760,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         verdict=verdict, margin_lower=bracket.lower, margin_upper=bracket.upper,
         margin=float(margin), tolerance=float(tolerance), solver=by or solver,
         program=program, solvers_tried=tuple(tried), statuses=tuple(statuses),
-        rounds=rounds_total + (checkpoint.rounds_before if checkpoint is not None else 0),
-        active_constraints=int(active.sum()), constraints=instance.n_constraints,
-        seconds=time.monotonic() - start
-        + (checkpoint.seconds_before if checkpoint is not None else 0.0),
+        rounds=rounds_total + rounds_before, active_constraints=int(active.sum()),
+        constraints=instance.n_constraints, seconds=time.monotonic() - start + seconds_before,
         reason=reason, weights=bracket.weights, certificate=bracket.certificate,
         fast_path=fast)
 
@@ -773,7 +774,8 @@ def _starting_margins(instance, bracket, seed_memory, hebbian_margins, descend, 
     (_descent_subset; offered to the bracket, like any W); else the Hebbian memory's."""
     if seed_memory is not None:
         return certify.scaled_margins(instance, seed_memory)
-    subset = _descent_subset(instance, initial) if instance.draws_competitors else None
+    subset = _descent_subset(instance, initial) if descend and instance.draws_competitors \
+        else None
     if descend and (subset is None or subset >= DESCENT_SUBSET_OVER_START * initial):
         descended = instance if subset is None else first_order.tightest_competitors(
             instance, hebbian_margins, subset)
