@@ -240,3 +240,87 @@ def test_the_start_holds_a_share_of_each_input_s_constraints_within_its_memory(
     # and the budget, where it gives more, as before
     monkeypatch.setattr(active_set, "ACTIVE_SET_BUDGET", 20 * instance.n)
     assert np.all(_first_round_start(monkeypatch, instance) == 20)
+
+
+@pytest.mark.parametrize("model,d,p", [("decoupled", 16, 55), ("coupled", 16, 60),
+                                       ("coupled", 12, 40)])
+@pytest.mark.parametrize("cut", [True, False])
+def test_an_iterate_is_checked_on_all_constraints_only_where_it_may_raise_the_bound(
+        monkeypatch, start_per_input, model, d, p, cut):
+    """From a start that misses binding constraints, each round's early iterates
+    are worse on the watched constraints than the bracket's lower bound already
+    is: skipping their check on all constraints (a pass that draws every
+    competitor where they are drawn) leaves the decision as it was, bound for
+    bound, in fewer passes. Without cuts (CUT_GAP 0) every round runs to its
+    optimum, whose constraints to add come from a check of its last iterate."""
+    start_per_input(1)
+    if not cut:
+        monkeypatch.setattr(active_set, "CUT_GAP", 0.0)
+    instance = generate(model, d, p, 0)
+    passes = {"n": 0}
+    scaled_margins = active_set.certify.scaled_margins
+
+    def counted(*args):
+        passes["n"] += 1
+        return scaled_margins(*args)
+    monkeypatch.setattr(active_set.certify, "scaled_margins", counted)
+    runs = {}
+    for watching in (True, False):
+        if not watching:
+            monkeypatch.setattr(active_set, "may_raise_lower", lambda *args: True)
+        passes["n"] = 0
+        decision = decide(instance, fast_path=False, kappa_rtol=0.02, mirror_descent=False)
+        assert decision.verdict != UNDETERMINED and decision.verify(instance)
+        runs[watching] = (decision.verdict, decision.rounds, decision.margin_lower,
+                          decision.margin_upper, decision.active_constraints, passes["n"])
+    assert runs[True][1] > 1
+    assert runs[True][:5] == runs[False][:5]
+    assert runs[True][5] < runs[False][5]
+
+
+
+def test_a_w_that_raises_the_bound_is_never_skipped():
+    """The watched constraints' margin bounds the margin on all from above, so a
+    W whose margin on all exceeds the bracket's lower bound is always checked:
+    random memories, the active set a random subset, the rows outside those
+    that tightest_columns picks from the last check."""
+    rng = np.random.default_rng(0)
+    instance = generate("decoupled", 8, 30, 0)
+    reduced = active_set.ReducedInstance.of(instance)
+    mask = instance.slot_mask()
+    for _ in range(20):
+        active = mask & (rng.random(mask.shape) < 0.3)
+        rows, slots = np.nonzero(active)
+        used, local = np.unique(rows, return_inverse=True)
+        columns = active_set.KroneckerColumns(reduced.directions(rows, slots),
+                                              reduced.inputs[used], local)
+        last = rng.standard_normal((reduced.r_out, reduced.r_in))
+        outside = active_set.tightest_columns(
+            reduced, active_set.certify.scaled_margins(instance, reduced.memory(last)),
+            mask & ~active)
+        W = last + 0.3 * rng.standard_normal(last.shape)
+        norm = float(np.linalg.norm(W))
+        on_all = active_set.certify.margin_lower_bound(instance, reduced.memory(W))
+        for lower in (on_all - 1e-6, on_all - 1e-3):
+            assert active_set.may_raise_lower(lower, [columns, outside], W, norm)
+        assert active_set.may_raise_lower(None, [columns, outside], W, norm)
+
+
+def test_tightest_columns_are_the_smallest_outside_in_the_tightest_rows(monkeypatch):
+    """WATCHED_SLOTS constraints of smallest scaled margin among the eligible in
+    each of the WATCHED_ROWS rows whose smallest eligible is least; each column's
+    product with W is that constraint's scaled margin."""
+    monkeypatch.setattr(active_set, "WATCHED_ROWS", 3)
+    monkeypatch.setattr(active_set, "WATCHED_SLOTS", 4)
+    rng = np.random.default_rng(1)
+    instance = generate("decoupled", 8, 25, 0)
+    reduced = active_set.ReducedInstance.of(instance)
+    W = rng.standard_normal((reduced.r_out, reduced.r_in))
+    scaled = active_set.certify.scaled_margins(instance, reduced.memory(W))
+    eligible = instance.slot_mask() & (rng.random(scaled.shape) < 0.5)
+    columns = active_set.tightest_columns(reduced, scaled, eligible)
+    masked = np.where(eligible, scaled, np.inf)
+    rows = np.argsort(masked.min(axis=1))[:3]
+    expected = np.sort(np.sort(masked[rows], axis=1)[:, :4].ravel())
+    assert np.allclose(np.sort(columns.apply_transpose(W)), expected, rtol=1e-12, atol=1e-12)
+    assert active_set.tightest_columns(reduced, scaled, np.zeros_like(eligible)) is None

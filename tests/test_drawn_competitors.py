@@ -172,3 +172,30 @@ def test_the_descent_on_a_share_starts_with_more_binding_constraints_than_hebbia
         return int((active_set.smallest_per_row(scaled, 8, mask) & binding).sum())
 
     assert held(certify.scaled_margins(instance, descended)) > held(hebbian)
+
+def test_competitors_add_to_the_target_span_only_where_targets_leave_room(drawing,
+                                                                          monkeypatch):
+    """The reduced instance's target basis spans targets and competitors. Where
+    the targets alone span every direction (p >= d), the competitors are not
+    drawn for it; where they do not, the competitors' directions are kept."""
+    drawn, _ = pair(d=5, p=12)
+    passes = {"n": 0}
+    blocks = DrawnCompetitors.blocks
+
+    def counted(self):
+        passes["n"] += 1
+        return blocks(self)
+    monkeypatch.setattr(DrawnCompetitors, "blocks", counted)
+    assert active_set.ReducedInstance.of(drawn).basis_out is None
+    assert passes["n"] == 0
+
+    # 4 targets in the plane of the first two axes, competitors along the fifth
+    targets = np.zeros((4, 5))
+    targets[:, :2] = np.random.default_rng(0).standard_normal((4, 2))
+    competitors = np.zeros((4, 3, 5))
+    competitors[:, :, 4] = 1.0
+    narrow = instances.Instance(np.eye(4, 5), targets, np.arange(4), competitors)
+    basis = active_set.ReducedInstance.of(narrow).basis_out
+    assert basis.shape == (5, 3)
+    projector = basis @ basis.T
+    assert np.allclose(projector, np.diag([1.0, 1.0, 0.0, 0.0, 1.0]))

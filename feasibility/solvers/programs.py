@@ -49,6 +49,16 @@ def _gram_basis(blocks, d: int, rtol: float) -> np.ndarray | None:
     return vectors[:, keep]
 
 
+def _scored_span_basis(instance: Instance) -> np.ndarray | None:
+    """row_space_basis of a decoupled instance's targets and competitors together."""
+    if instance.m + instance.n * instance.n_slots < instance.d_out:
+        return row_space_basis(np.concatenate(
+            [instance.targets, np.asarray(instance.competitors).reshape(-1, instance.d_out)]))
+    # never joined into one array (the competitors may be DrawnCompetitors)
+    blocks = (block.reshape(-1, instance.d_out) for _, block in instance.competitor_blocks())
+    return _gram_basis(itertools.chain([instance.targets], blocks), instance.d_out, RANK_RTOL)
+
+
 @dataclass(frozen=True, eq=False)
 class ReducedInstance:
     """An instance expressed in orthonormal bases of its input and target spans."""
@@ -61,18 +71,12 @@ class ReducedInstance:
     @classmethod
     def of(cls, instance: Instance) -> "ReducedInstance":
         basis_in = row_space_basis(instance.inputs)
-        if not instance.decoupled:
-            basis_out = row_space_basis(instance.targets)
-        elif instance.m + instance.n * instance.n_slots < instance.d_out:
-            basis_out = row_space_basis(np.concatenate(
-                [instance.targets, np.asarray(instance.competitors).reshape(-1, instance.d_out)]))
-        else:
-            # the span of targets and competitors, never joined into one array
-            # (the competitors may be DrawnCompetitors)
-            blocks = (block.reshape(-1, instance.d_out)
-                      for _, block in instance.competitor_blocks())
-            basis_out = _gram_basis(itertools.chain([instance.targets], blocks),
-                                    instance.d_out, RANK_RTOL)
+        basis_out = row_space_basis(instance.targets)
+        # decoupled competitors widen the targets' span, unless that holds every
+        # direction already: they are not read then (decoupled d = 192: a pass
+        # that draws them all, ~3 min a probe)
+        if instance.decoupled and basis_out is not None:
+            basis_out = _scored_span_basis(instance)
         inputs = instance.inputs if basis_in is None else instance.inputs @ basis_in
         return cls(instance, basis_in, basis_out, inputs)
 
