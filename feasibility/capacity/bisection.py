@@ -133,8 +133,11 @@ KAPPA_ESTIMATE_SPREAD = 2.0
 #: with one such probe only, kappa*(p) is taken to fall by
 #: 1 / (KAPPA_SLOPE_SCALE sqrt(d_in d_out) p) per fact: the measured drops near p*
 #: (1.3e-3 at d = 16, 3.5e-4 at 24, 1.4e-4 at 32, 6.9e-5 at 48) are within a
-#: factor 1.6 of 1 / (d p*)
-KAPPA_SLOPE_SCALE = 1.0
+#: factor 1.6 of 1 / (d p*); a line through each capacity-xl seed's feasible
+#: probes (d = 96-192, 17 seeds) puts the scale at 0.47-1.21, median 0.70. A
+#: replay of those searches on such lines (benchmarks/search_replay.py) took
+#: 0.5-0.65 fewer solves a seed at 0.7 than at 1.0, the fewest of 0.5-1.0
+KAPPA_SLOPE_SCALE = 0.7
 #: ... and a feasible probe's bracket on kappa* is also tight enough once it is
 #: no wider than that drop over this many facts (kappa_resolution): its middle
 #: then places the secant's zero to a quarter of a fact, where KAPPA_RTOL alone
