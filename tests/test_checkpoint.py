@@ -13,7 +13,7 @@ import feasibility.solvers.first_order as first_order
 from feasibility import generate
 from feasibility.capacity.batch import CapacityTask, run_capacity_task
 from feasibility.capacity.journal import ProbeCheckpoint, ProbeJournal
-from feasibility.core.certify import FEASIBLE, INFEASIBLE
+from feasibility.core.certify import FEASIBLE, INFEASIBLE, FarkasCertificate
 from feasibility.solvers.active_set import DecisionProgress, decide
 from feasibility.solvers.ipm import IPMState, KroneckerColumns, min_norm_point
 
@@ -80,8 +80,11 @@ def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
                                                           every_iteration, p, verdict,
                                                           kill_after):
     instance = generate("coupled", 12, p, 0)
-    reference = decide(instance, **OPTIONS)
+    with caplog.at_level(logging.DEBUG, logger=active_set.iteration_log.name):
+        reference = decide(instance, **OPTIONS)
     assert reference.verdict == verdict and reference.rounds >= 2
+    walked = [r.getMessage() for r in caplog.records if "IPM iteration" in r.getMessage()]
+    caplog.clear()
 
     path = tmp_path / "probe.checkpoint.npz"
     with pytest.raises(KeyboardInterrupt):
@@ -99,6 +102,10 @@ def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
     first = next(r.getMessage() for r in caplog.records if "IPM iteration" in r.getMessage()
                  and "resumed" not in r.getMessage())
     assert f"IPM iteration {saved.state.iteration} on " in first
+    # ... and the bracket the uninterrupted decision had there
+    there = [line for line in walked if f"IPM iteration {saved.state.iteration} on "
+             f"{len(saved.rows):,} constraints" in line]
+    assert len(there) == 1 and there[0].split("kappa*")[1] == first.split("kappa*")[1]
     assert float(first.split(" after ")[1].split(" s,")[0].replace(",", "")) >= 5000
     # the round under way went on from the saved iterate, on the saved active set
     assert starts[0] is not None and starts[0].iteration == saved.state.iteration
@@ -108,7 +115,9 @@ def test_a_decision_cut_short_goes_on_from_its_checkpoint(tmp_path, monkeypatch,
     assert list(map(str, resumed.statuses)) == list(map(str, reference.statuses))[saved.rounds:]
     assert resumed.rounds == reference.rounds
     assert resumed.verdict == reference.verdict and resumed.verify(instance)
+    # ... with the bracket it had when it stopped, so that it ends with the same one
     assert resumed.margin_lower == pytest.approx(reference.margin_lower, rel=1e-8)
+    assert resumed.margin_upper == pytest.approx(reference.margin_upper, rel=1e-8)
     assert 5000 <= resumed.seconds < 5000 + 60
 
 
@@ -160,18 +169,28 @@ def test_a_checkpoint_of_another_question_is_not_resumed(tmp_path, monkeypatch,
 def test_a_checkpoint_round_trips_and_an_unreadable_one_is_ignored(tmp_path):
     rng = np.random.default_rng(0)
     state = IPMState(rng.random(7), -0.25, rng.random(7), 12, True)
+    certificate = FarkasCertificate(np.arange(4), np.arange(1, 5), rng.dirichlet(np.ones(4)))
     progress = DecisionProgress(np.arange(7), rng.integers(0, 5, 7), state, 3, 1, 4321.5,
-                                0.0, 1e-6)
+                                0.0, 1e-6, rng.standard_normal((3, 2)), "hebbian",
+                                certificate, "ipm")
     store = ProbeCheckpoint(tmp_path / "a.checkpoint.npz")
     store.save(progress)
     back = store.load()
-    for name in ("rows", "slots"):
+    for name in ("rows", "slots", "weights"):
         np.testing.assert_array_equal(getattr(back, name), getattr(progress, name))
     for name in ("lam", "s"):
         np.testing.assert_array_equal(getattr(back.state, name), getattr(state, name))
+    for name in ("rows", "slots", "weights"):
+        np.testing.assert_array_equal(getattr(back.certificate, name),
+                                      getattr(certificate, name))
     assert (back.state.nu, back.state.iteration, back.state.single) == (-0.25, 12, True)
     assert (back.rounds, back.rounds_past_verdict, back.seconds, back.margin,
-            back.tolerance) == (3, 1, 4321.5, 0.0, 1e-6)
+            back.tolerance, back.lower_by, back.upper_by) == (3, 1, 4321.5, 0.0, 1e-6,
+                                                              "hebbian", "ipm")
+    # without evidence (and as saved before checkpoints carried it)
+    store.save(dataclasses.replace(progress, weights=None, certificate=None))
+    back = store.load()
+    assert back.weights is None and back.certificate is None and back.state.iteration == 12
     store.path.write_bytes(store.path.read_bytes()[:100])     # cut by a kill
     assert store.load() is None
     assert ProbeCheckpoint(tmp_path / "none.npz").load() is None

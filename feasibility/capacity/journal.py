@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from feasibility.capacity.bisection import Probe
+from feasibility.core.certify import FarkasCertificate
 from feasibility.core.files import save_npy_atomic, save_npz_atomic, write_csv_atomic
 from feasibility.core.status import FastPath, Verdict
 from feasibility.solvers.active_set import DecisionProgress
@@ -127,21 +128,38 @@ class ProbeCheckpoint:
             with np.load(self.path, allow_pickle=False) as saved:
                 state = IPMState(saved["lam"], float(saved["nu"]), saved["s"],
                                  int(saved["iteration"]), bool(saved["single"]))
+                # (checkpoints saved before they carried the bracket's evidence have none)
+                weights = saved["weights"] if "weights" in saved.files else None
+                certificate = FarkasCertificate(
+                    saved["certificate_rows"], saved["certificate_slots"],
+                    saved["certificate_weights"]) if "certificate_rows" in saved.files else None
                 return DecisionProgress(
                     saved["rows"], saved["slots"], state, int(saved["rounds"]),
                     int(saved["rounds_past_verdict"]), float(saved["seconds"]),
-                    float(saved["margin"]), float(saved["tolerance"]))
+                    float(saved["margin"]), float(saved["tolerance"]),
+                    weights, str(saved["lower_by"]) if "lower_by" in saved.files else "",
+                    certificate, str(saved["upper_by"]) if "upper_by" in saved.files else "")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
     def save(self, progress: DecisionProgress):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         state = progress.state
+        evidence = {}
+        if progress.weights is not None:
+            evidence |= dict(weights=progress.weights, lower_by=progress.lower_by)
+        if progress.certificate is not None:
+            certificate = progress.certificate
+            evidence |= dict(certificate_rows=certificate.rows,
+                             certificate_slots=certificate.slots,
+                             certificate_weights=certificate.weights,
+                             upper_by=progress.upper_by)
         save_npz_atomic(
             self.path, rows=progress.rows, slots=progress.slots, lam=state.lam, s=state.s,
             nu=state.nu, iteration=state.iteration, single=state.single,
             rounds=progress.rounds, rounds_past_verdict=progress.rounds_past_verdict,
-            seconds=progress.seconds, margin=progress.margin, tolerance=progress.tolerance)
+            seconds=progress.seconds, margin=progress.margin, tolerance=progress.tolerance,
+            **evidence)
 
 
 def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:

@@ -143,7 +143,8 @@ ROUNDS_PAST_VERDICT = 1
 MAX_MARGIN_RTOL = 1e-3
 #: a decision given a checkpoint saves where it stands at most once this many
 #: seconds (none in its first ones): every IPM iteration at d = 192 (2-3 min
-#: each, one save ~21 MB: 32 bytes a constraint), none in a test-sized probe
+#: each, one save ~25-50 MB: 32 bytes a constraint, 24 more for the bracket's
+#: certificate), none in a test-sized probe
 CHECKPOINT_SECONDS = 60.0
 
 
@@ -167,6 +168,12 @@ class DecisionProgress:
     #: what was being decided: a checkpoint of another question is not resumed
     margin: float
     tolerance: float
+    #: the bracket's evidence so far (a W and who offered it, a certificate and
+    #: who): offered again on resume, so that the bracket goes on as it stood
+    weights: np.ndarray | None = None
+    lower_by: str = ""
+    certificate: FarkasCertificate | None = None
+    upper_by: str = ""
 
 
 class CheckpointStore(Protocol):
@@ -181,7 +188,7 @@ class _Checkpoint:
     """A decision's link to its store: the progress it resumes from, and when it saves."""
 
     def __init__(self, store: CheckpointStore, margin: float, tolerance: float,
-                 started: float, shape: tuple[int, int], p: int):
+                 started: float, shape: tuple[int, int], p: int, bracket: CertifiedBracket):
         saved = store.load()
         if saved is not None and not (
                 saved.margin == margin and saved.tolerance == tolerance
@@ -191,8 +198,9 @@ class _Checkpoint:
             iteration_log.info("p=%d: its checkpoint is of another margin, tolerance or "
                                "prefix: solved afresh", p)
             saved = None
-        self.p = p
+        self.p, self.bracket = p, bracket
         self.store, self.saved, self.started = store, saved, started
+        self._evidence = saved
         self.margin, self.tolerance = margin, tolerance
         self.rounds_before = saved.rounds if saved is not None else 0
         #: kept by _solve_active_set: rounds finished, and begun past the verdict
@@ -215,6 +223,14 @@ class _Checkpoint:
                            saved.state.iteration, f"{len(rows):,}", f"{saved.seconds:,.0f}")
         return saved.state
 
+    def restore_bracket(self) -> None:
+        """Offer the saved evidence to the bracket (recomputed there, like any)."""
+        saved, self._evidence = self._evidence, None
+        if saved is not None and saved.weights is not None:
+            self.bracket.offer_weights(saved.weights, saved.lower_by)
+        if saved is not None and saved.certificate is not None:
+            self.bracket.offer_certificate(saved.certificate, saved.upper_by)
+
     def take_past(self) -> int:
         """Rounds begun past the verdict before the resume (the first engine's, once)."""
         past, self._resumed_past = self._resumed_past, 0
@@ -226,9 +242,11 @@ class _Checkpoint:
             now = time.monotonic()
             if now - self.last_save < CHECKPOINT_SECONDS:
                 return
+            bracket = self.bracket
             self.store.save(DecisionProgress(
                 rows, slots, state, self.rounds, self.past,
-                self.seconds_before + now - self.started, self.margin, self.tolerance))
+                self.seconds_before + now - self.started, self.margin, self.tolerance,
+                bracket.weights, bracket.lower_by, bracket.certificate, bracket.upper_by))
             self.last_save = time.monotonic()
         return save
 
@@ -627,14 +645,18 @@ def _solve_active_set(ctx: RoundContext, active, statuses, deadline):
     checkpoint = ctx.checkpoint
     rounds = 0
     past = checkpoint.take_past() if checkpoint is not None else 0
+    # a resumed round goes on as the interrupted one was: it passed these gates
+    # when it began, and its bracket has grown since
+    going_on = checkpoint is not None and checkpoint.saved is not None
     while rounds < MAX_ACTIVE_SET_ROUNDS:
-        if ctx.done(ctx.bracket):
+        if not going_on and ctx.done(ctx.bracket):
             return rounds, ""
-        if (ctx.rounds_past_verdict is not None
+        if (not going_on and ctx.rounds_past_verdict is not None
                 and ctx.bracket.verdict(ctx.margin, ctx.tolerance) != UNDETERMINED):
             if past >= ctx.rounds_past_verdict:
                 return rounds, ""
             past += 1
+        going_on = False
         if deadline is not None and time.monotonic() > deadline:
             return rounds, "time limit reached"
         rounds += 1
@@ -764,7 +786,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     active = active & mask
     checkpoint = None
     if store is not None and not final(bracket):
-        checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n)
+        checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n,
+                                 bracket)
     resumed = checkpoint is not None and checkpoint.saved is not None
     if resumed:
         active[checkpoint.saved.rows, checkpoint.saved.slots] = True
@@ -781,6 +804,8 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     if not final(bracket):  # a mirror-descent memory can settle it
         if seeding is not None:
             active |= smallest_per_row(seeding, initial, mask)
+        if resumed:  # only now: a verdict it settles must not end the decision before
+            checkpoint.restore_bracket()  # the rounds the interrupted one was making
         reduced = ReducedInstance.of(instance)
         chain = [(solver, program)]
         if escalate:
