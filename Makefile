@@ -34,8 +34,9 @@ run: $(STAMP)
 
 ## bench: the project against the dense cvxpy baseline, whole bisections guided by kappa*
 ## against the plain search, stored against drawn competitors, the IPM's default Newton form
-## against its float32-only one, side by side (writes BENCHMARKS.md; BISECTIONS=64,coupled:96 adds
-## d = 96, ~30 min more); BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
+## against its float32-only one, side by side, and the searches replayed by assumed slope of kappa
+## (writes BENCHMARKS.md; BISECTIONS=64,coupled:96 adds d = 96, ~30 min more);
+## BENCH_ARGS=--resume reuses the runs an interrupted bench recorded in build/
 BISECTIONS ?= 64
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
@@ -43,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/real_files.py
 	$(BIN)/python benchmarks/drawn_competitors.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/newton_forms.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/search_replay.py
 
 ## capacity-large: coupled and decoupled capacity, d = 16..48 (8 seeds) and 64 (4 seeds),
 ## into results/capacity-large.csv, compared with the reference

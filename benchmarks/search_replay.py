@@ -1,6 +1,7 @@
 """How many solves a capacity search needs, by the slope of kappa*(p) it assumes.
 
     python benchmarks/search_replay.py [--scales 1.0,0.85,0.7,0.6,0.5] [--replays 50]
+                                       [--out BENCHMARKS.md]
 
 Replays the search (``bisection.bracket_search`` with ``secant_prediction``, as
 ``capacity_bisection`` drives them) for every committed capacity-xl seed on a
@@ -11,7 +12,8 @@ coupled probe at p <= 98.5% of p* is decided by the fast path, which gives no
 kappa (as coupled d = 192's p = 3605 was). The search starts where
 ``capacity_guess`` puts it. Prints the mean number of solver probes per seed for
 each KAPPA_SLOPE_SCALE, each seed's own scale, 1 / (fitted drop * d p*), and
-the solver probes the committed searches made (with KAPPA_SLOPE_SCALE 1.0).
+the solver probes the committed searches made (with KAPPA_SLOPE_SCALE 1.0), and
+writes them as its section of BENCHMARKS.md (`make bench` runs it; seconds).
 
 No solver runs: the model stands in for the solves, so p* always comes out as
 the seed's, and only the count of solves is compared.
@@ -20,15 +22,25 @@ the seed's, and only the count of solves is compared.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from feasibility.capacity import bisection
-from feasibility.core.status import Verdict
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-REFERENCE = Path("results/reference")
+from harness import provenance, write_section  # noqa: E402  (benchmarks/)
+
+from feasibility.capacity import bisection  # noqa: E402
+from feasibility.core.status import Verdict  # noqa: E402
+
+REFERENCE = ROOT / "results" / "reference"
+BEGIN = "<!-- search-replay rows: benchmarks/search_replay.py -->"
+END = "<!-- end of search-replay rows -->"
 #: coupled probes this far below p* are decided by the fast path (no kappa)
 FAST_PATH_BELOW = 0.985
 NOISES = (0.0, 0.5, 1.0, 1.5)
@@ -80,21 +92,20 @@ def replay(model: str, d: int, p_star: int, drop: float, scale: float, noise: fl
     return len(solves)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", default="1.0,0.85,0.7,0.6,0.5")
     parser.add_argument("--replays", type=int, default=50)
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    started, load_before = time.time(), os.getloadavg()[0]
     scales = [float(s) for s in args.scales.split(",")]
     known = seeds()
-    print(f"{len(known)} seeds: " + ", ".join(
-        f"{m} d={d} seed {s}: {1 / (drop * d * p):.2f}" for m, d, s, p, drop in known))
     probes = pd.read_csv(REFERENCE / "capacity-xl-probes.csv")
     made = probes[~probes.boundary & (probes.solver != "structured")].groupby(
         ["model", "d", "seed"]).size()
-    print(f"the committed searches: {made.mean():.2f} solver probes a seed ({len(made)} seeds)")
-    print("| noise | " + " | ".join(f"scale {s}" for s in scales) + " |")
-    print("| --- |" + " --- |" * len(scales))
+    lines = ["| noise (drops a fact) | " + " | ".join(f"scale {s}" for s in scales) + " |",
+             "| --- |" + " --- |" * len(scales)]
     for noise in NOISES:
         means = []
         for scale in scales:
@@ -104,8 +115,23 @@ def main() -> None:
                 counts += [replay(model, d, p_star, drop, scale, noise, rng)
                            for _ in range(args.replays)]
             means.append(np.mean(counts))
-        print(f"| {noise} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
+        lines.append(f"| {noise} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
+    command = "python benchmarks/search_replay.py " + " ".join(argv or [])
+    header = [
+        "## Solves a search needs, by the slope of kappa*(p) it assumes (issue 12)", "",
+        *provenance(command, started, load_before),
+        f"The {len(known)} committed capacity-xl searches (results/reference, d = 96-192) "
+        f"replayed {args.replays} times each on a line through each seed's feasible probes' "
+        "kappa*, with noise at each p: mean solver probes a seed by KAPPA_SLOPE_SCALE, the "
+        "one-probe slope 1 / (scale d p). No solver runs; p* is each seed's. The seeds' own "
+        "scales, 1 / (fitted drop d p*): " + ", ".join(
+            f"{m} {d}/{s} {1 / (drop * d * p):.2f}" for m, d, s, p, drop in known)
+        + f". The committed searches themselves (scale 1.0) made {made.mean():.2f} solver "
+        "probes a seed.", ""]
+    section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
+    print(section)
+    write_section(Path(args.out), section, BEGIN, END)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or None)
