@@ -305,3 +305,17 @@ def test_only_a_solver_s_feasible_w_seeds_the_next_probes(monkeypatch):
         if decision.rounds > 0 and decision.weights is not None:
             expected = decision.weights
     assert expected is not None   # a solver's W did seed later probes
+
+
+def test_implying_probe_is_the_nearest_certified_one_that_implies_the_verdict():
+    from feasibility.capacity.bisection import Probe, implying_probe
+    from feasibility.core.status import Verdict
+    probes = [Probe(p, verdict, None, None, "ipm", 1, 1.0)
+              for p, verdict in ((10, Verdict.FEASIBLE), (20, Verdict.FEASIBLE),
+                                 (25, Verdict.UNDETERMINED), (30, Verdict.INFEASIBLE),
+                                 (40, Verdict.INFEASIBLE))]
+    nearest = {5: 10, 10: 10, 15: 20, 20: 20, 30: 30, 35: 30, 45: 40}
+    for p, q in nearest.items():
+        assert implying_probe(probes, p).p == q, p
+    for p in (21, 25, 29):     # inside the certified bracket: nothing implies it
+        assert implying_probe(probes, p) is None

@@ -63,6 +63,31 @@ def test_an_interrupted_search_resumes_with_its_probes(tmp_path, monkeypatch):
     assert sorted(journal.recorded()[0]) == sorted(probe.p for probe in reference.probes)
 
 
+@pytest.mark.parametrize("guess", [5, 30, 44])
+def test_a_search_resumed_from_another_guess_solves_nothing_its_journal_implies(
+        tmp_path, monkeypatch, guess):
+    """Code that probes elsewhere (another guess, another assumed slope of kappa)
+    resumes a journal as well: a p below a certified feasible probe or above a
+    certified infeasible one is answered by it, each journaled probe counted once.
+    With p* and p* + 1 journaled nothing is solved; from a journal cut after two
+    probes, nothing journaled is solved again."""
+    journal = ProbeJournal(tmp_path, KEY)
+    reference = bisection.capacity_bisection(full(), guess=20, on_probe=journal.record)
+    calls = counting_decide(monkeypatch)
+    resumed = bisection.capacity_bisection(full(), guess=guess, known=journal.recorded()[0])
+    assert calls == [] and resumed.p_star == reference.p_star
+    used = [probe.p for probe in resumed.probes]
+    assert len(used) == len(set(used)) and {reference.p_star, reference.p_star + 1} <= set(used)
+    assert resumed.seconds >= sum(probe.seconds for probe in resumed.probes) - 1e-3
+
+    cut = ProbeJournal(tmp_path / "cut", KEY)
+    for probe in reference.probes[:2]:
+        cut.record(probe)
+    resumed = bisection.capacity_bisection(full(), guess=guess, known=cut.recorded()[0])
+    assert resumed.p_star == reference.p_star
+    assert not set(calls) & {probe.p for probe in reference.probes[:2]}
+
+
 def test_a_line_cut_by_a_kill_is_redone(tmp_path, monkeypatch):
     journal = ProbeJournal(tmp_path, KEY)
     reference = bisection.capacity_bisection(full(), guess=20, on_probe=journal.record)

@@ -285,7 +285,10 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
     each solve, with the probe's W where it seeds the next probes (a solver's
     feasible W; None elsewhere).
     ``known``: probes certified by an earlier, interrupted run of the same search
-    (``capacity.journal``), reused instead of solved again.
+    (``capacity.journal``), reused instead of solved again; a p that a known probe
+    implies (p below a certified feasible one, or above a certified infeasible
+    one: prefixes are nested) is not solved either, so that a search resumed by
+    code that probes elsewhere (another guess, another slope) loses none of them.
     ``secant``: feasible probes bracket kappa* to KAPPA_RTOL (or to
     kappa_resolution, where that is wider) and, once two have,
     the next probe goes where their secant puts p* (secant_prediction) instead
@@ -333,9 +336,12 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
 
     def probe(p: int) -> Verdict:
         nonlocal active, memory
-        if p in known:
-            reused.append(known[p].seconds)
-            return finish(known[p])
+        certified = known.get(p) or implying_probe(known.values(), p)
+        if certified is not None:
+            if certified.p not in kappa:   # each counted once, as if asked for
+                reused.append(certified.seconds)
+                finish(certified)
+            return certified.verdict
         instance = full.prefix(p)
         aims = {"kappa_atol": kappa_resolution(p, full.d_in * full.d_out)} if secant else {}
         # the probe that closes the bracket if infeasible is also the boundary
@@ -414,6 +420,18 @@ def capacity_bisection(full: Instance, guess: int | None = None, p_min: int = SM
                           time.monotonic() - start + sum(reused), kappa_bound_above=bound,
                           boundary_tolerance=boundary_tolerance,
                           boundary_verdict=boundary_verdict)
+
+
+def implying_probe(probes, p: int) -> Probe | None:
+    """The certified probe that implies p's verdict: the nearest feasible one at
+    or above p, or infeasible at or below it (None if none does). A W storing a
+    prefix stores every shorter one, and a certificate of infeasibility for a
+    prefix is one for every longer prefix (its constraints are among theirs)."""
+    above = [probe for probe in probes if probe.verdict == FEASIBLE and probe.p >= p]
+    below = [probe for probe in probes if probe.verdict == INFEASIBLE and probe.p <= p]
+    nearest = [min(above, key=lambda probe: probe.p, default=None),
+               max(below, key=lambda probe: probe.p, default=None)]
+    return next((probe for probe in nearest if probe is not None), None)
 
 
 def _decide_boundary(instance, margin, solver, tolerance, active, memory, checkpoint,
