@@ -14,7 +14,7 @@ in that folder with PYTHONPATH at the copy, and restores the line. A mutant is
 the tests pass. The unmutated copy is run first: if it fails, nothing is judged.
 Exit status 1 when a mutant survived or is stale.
 
-Last run (2026-11-26, main, 30 mutants, all caught; mutant -> first test that
+Last run (2026-12-03, main, 31 mutants, all caught; mutant -> first test that
 failed):
 
     classify: lower >= margin -> >           test_certify.py::test_classify_boundaries
@@ -66,8 +66,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: what the copy needs to import the package and run its tests
-COPIED = ("feasibility", "tests", "pyproject.toml")
+#: what the copy needs to import the package and run its tests (some read the
+#: committed reference results, or import the benchmark scripts they check)
+COPIED = ("feasibility", "tests", "pyproject.toml", "benchmarks", "results/reference")
 
 CERTIFY = "feasibility/core/certify.py"
 TOLERANCES = "feasibility/core/tolerances.py"
