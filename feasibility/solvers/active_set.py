@@ -429,7 +429,7 @@ def tightest_columns(reduced: ReducedInstance, scaled: np.ndarray,
                      eligible: np.ndarray) -> KroneckerColumns | None:
     """The WATCHED_SLOTS eligible constraints of smallest `scaled` margin in each
     of the WATCHED_ROWS rows whose smallest is least (None where none is eligible)."""
-    smallest = np.where(eligible, scaled, np.inf).min(axis=1)
+    smallest = np.min(scaled, axis=1, where=eligible, initial=np.inf)  # no n x slots copy
     rows = np.argsort(smallest, kind="stable")[:WATCHED_ROWS]
     rows = rows[np.isfinite(smallest[rows])]
     if rows.size == 0:
