@@ -129,16 +129,18 @@ class ProbeCheckpoint:
                 state = IPMState(saved["lam"], float(saved["nu"]), saved["s"],
                                  int(saved["iteration"]), bool(saved["single"]))
                 # (checkpoints saved before they carried the bracket's evidence have none)
-                weights = saved["weights"] if "weights" in saved.files else None
+                has_weights = "weights" in saved.files
+                has_certificate = "certificate_rows" in saved.files
                 certificate = FarkasCertificate(
                     saved["certificate_rows"], saved["certificate_slots"],
-                    saved["certificate_weights"]) if "certificate_rows" in saved.files else None
+                    saved["certificate_weights"]) if has_certificate else None
                 return DecisionProgress(
                     saved["rows"], saved["slots"], state, int(saved["rounds"]),
                     int(saved["rounds_past_verdict"]), float(saved["seconds"]),
                     float(saved["margin"]), float(saved["tolerance"]),
-                    weights, str(saved["lower_by"]) if "lower_by" in saved.files else "",
-                    certificate, str(saved["upper_by"]) if "upper_by" in saved.files else "")
+                    saved["weights"] if has_weights else None,
+                    str(saved["lower_by"]) if has_weights else "",
+                    certificate, str(saved["upper_by"]) if has_certificate else "")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
