@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
+from harness import header, measure, publish  # noqa: E402  (benchmarks/)
 
 
 # -- the measured jobs (run in a child; each returns seconds, outcome) ----------------
@@ -113,20 +113,18 @@ def main(argv=None):
     reuse = (f" {len(reused)} of the runs were reused from build/bench-measurements.jsonl, "
              f"recorded by an earlier run between {min(reused)[:16].replace('T', ' ')} and "
              f"{max(reused)[11:16]} UTC." if reused else "")
-    header = ["## Gaussian instances (issue 3)", "",
-              *provenance(command, started, load_before, reuse),
-              "Each cell is the median over n fresh processes (peak memory is the largest "
-              "max RSS of those children; imports and instance generation are not timed). "
-              "The baseline is "
-              "`feasibility.programs.dense_lp` (one dense row per constraint over vec(W), "
-              "all margins ≥ 1) solved by ECOS through cvxpy; its outcome is the solver's "
-              "status, which nothing certifies. The project is `feasibility.decide` with "
-              "its defaults (structured IPM on an active set, every verdict certified in "
-              "numpy). Instances: `generate(model, d, p, seed=0)`.", ""]
-    section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
-    print(section)
-    if not args.quick:
-        write_section(Path(args.out), section, BEGIN, END)
+    prose = ("Each cell is the median over n fresh processes (peak memory is the largest "
+             "max RSS of those children; imports and instance generation are not timed). "
+             "The baseline is "
+             "`feasibility.programs.dense_lp` (one dense row per constraint over vec(W), "
+             "all margins ≥ 1) solved by ECOS through cvxpy; its outcome is the solver's "
+             "status, which nothing certifies. The project is `feasibility.decide` with "
+             "its defaults (structured IPM on an active set, every verdict certified in "
+             "numpy). Instances: `generate(model, d, p, seed=0)`.")
+    publish(Path(args.out), BEGIN, END,
+            header("## Gaussian instances (issue 3)", command, started, load_before, prose,
+                   reuse) + lines,
+            write=not args.quick)
 
 
 BEGIN = "<!-- gaussian rows: benchmarks/bench.py -->"

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, provenance, write_section  # noqa: E402  (benchmarks/)
+from harness import header, measure, publish  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-bisections.jsonl"
 BEGIN = "<!-- bisection rows: benchmarks/bisections.py -->"
@@ -76,17 +76,14 @@ def main(argv=None):
                      f"{guided.peak:.0f} | {plain.outcome} | {guided.outcome}"
                      f"{'' if same else ' **p* differs**'} |")
     command = "python benchmarks/bisections.py " + " ".join(argv or sys.argv[1:])
-    header = ["## Whole per-seed capacity bisections (issue 12)", "",
-              *provenance(command, started, load_before),
-              "Seed 0, one fresh process per cell (peak = its max RSS). Both columns run "
-              "`run_capacity_task` (every probe certified); *plain* with "
-              "`secant=False, seed_memory=False`, *guided* as shipped. Same engine "
-              "otherwise. Neither runs the boundary check of rows at d >= 96 (p* + 1 "
-              "decided again at tau/100: one solve more, the same after either search).",
-              ""]
-    section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
-    print(section)
-    write_section(Path(args.out), section, BEGIN, END)
+    prose = ("Seed 0, one fresh process per cell (peak = its max RSS). Both columns run "
+             "`run_capacity_task` (every probe certified); *plain* with "
+             "`secant=False, seed_memory=False`, *guided* as shipped. Same engine "
+             "otherwise. Neither runs the boundary check of rows at d >= 96 (p* + 1 "
+             "decided again at tau/100: one solve more, the same after either search).")
+    publish(Path(args.out), BEGIN, END,
+            header("## Whole per-seed capacity bisections (issue 12)", command, started,
+                   load_before, prose) + lines)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, provenance, side_by_side, write_section  # noqa: E402  (benchmarks/)
+from harness import header, measure, publish, side_by_side  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-drawn.jsonl"
 BEGIN = "<!-- drawn-competitor rows: benchmarks/drawn_competitors.py -->"
@@ -67,18 +67,17 @@ def main(argv=None):
                      f"{stored.outcome} |")
 
     command = "python benchmarks/drawn_competitors.py " + " ".join(argv or [])
-    header = ["## Decoupled competitors: stored against drawn on demand (issue 12)", "",
-              *provenance(command, started, load_before),
-              "One `decide(instance, kappa_rtol=0.02, mirror_descent=False)` (a search's probe "
-              "from the Hebbian start) per cell, in a fresh process: the same generated "
-              "decoupled instance (seed 0, near p_c) with its competitors stored and drawn. "
-              "The descent is off in both because over drawn competitors it runs on a share "
-              "of each input's competitors, over stored ones on all of them; with it on, the "
-              "cells would measure different starts, not the cost of drawing. The time ratio is drawn over stored; peak memory is the "
-              "child's max RSS, instance generation included.", ""]
-    section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
-    print(section)
-    write_section(Path(args.out), section, BEGIN, END)
+    prose = ("One `decide(instance, kappa_rtol=0.02, mirror_descent=False)` (a search's probe "
+             "from the Hebbian start) per cell, in a fresh process: the same generated "
+             "decoupled instance (seed 0, near p_c) with its competitors stored and drawn. "
+             "The descent is off in both because over drawn competitors it runs on a share "
+             "of each input's competitors, over stored ones on all of them; with it on, the "
+             "cells would measure different starts, not the cost of drawing. The time ratio "
+             "is drawn over stored; peak memory is the child's max RSS, instance generation "
+             "included.")
+    publish(Path(args.out), BEGIN, END,
+            header("## Decoupled competitors: stored against drawn on demand (issue 12)",
+                   command, started, load_before, prose) + lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""What both benchmark scripts share: measuring a job in fresh processes, and
+"""What the benchmark scripts share: measuring a job in fresh processes, and
 writing a marked section of BENCHMARKS.md.
 
 A job is a module-level function returning (seconds, outcome): it times only
@@ -151,3 +151,19 @@ def write_section(out: Path, section: str, begin: str, end: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     out.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
+
+
+def header(title: str, command: str, started: float, load_before: float, prose: str,
+           extra: str = "") -> list[str]:
+    """A section's title, its provenance (see ``provenance``) and what it measures."""
+    return [title, "", *provenance(command, started, load_before, extra), prose, ""]
+
+
+def publish(out: Path, begin: str, end: str, body: list[str], write: bool = True) -> str:
+    """The section of `body`'s lines between the marker lines: printed, and (with
+    `write`) put in place of the one in `out` (``write_section``)."""
+    section = "\n".join([begin, *body, "", end]) + "\n"
+    print(section)
+    if write:
+        write_section(out, section, begin, end)
+    return section

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, provenance, side_by_side, write_section  # noqa: E402  (benchmarks/)
+from harness import header, measure, publish, side_by_side  # noqa: E402  (benchmarks/)
 
 CACHE = ROOT / "build" / "bench-newton-forms.jsonl"
 BEGIN = "<!-- newton-form rows: benchmarks/newton_forms.py -->"
@@ -107,25 +107,22 @@ def main(argv=None):
                              f"{refined.outcome} | {_factorisations(default)} |")
 
     command = "python benchmarks/newton_forms.py " + " ".join(argv or [])
-    header = ["## The IPM's Newton forms: default against float32-only and refinement-only "
-              "(issue 12)", "",
-              *provenance(command, started, load_before),
-              "One `decide(instance, kappa_rtol=0.02)` (a search's probe from the "
-              "mirror-descent start) per cell, in a fresh process, on the same generated "
-              "coupled instance: with the default Newton form, and with the float32-only form "
-              "that the IPM takes where the packed float64 matrix would not fit (forced here by "
-              "the memory budget). The time ratio is float32 over default; peak memory is the "
-              "child's max RSS, instance generation included. \"Same proof\": the same "
-              "verdict, proved by the same bound (a W's margin, a certificate's norm) to the 4 "
-              "digits shown.", ""]
+    prose = ("One `decide(instance, kappa_rtol=0.02)` (a search's probe from the "
+             "mirror-descent start) per cell, in a fresh process, on the same generated "
+             "coupled instance: with the default Newton form, and with the float32-only form "
+             "that the IPM takes where the packed float64 matrix would not fit (forced here by "
+             "the memory budget). The time ratio is float32 over default; peak memory is the "
+             "child's max RSS, instance generation included. \"Same proof\": the same "
+             "verdict, proved by the same bound (a W's margin, a certificate's norm) to the 4 "
+             "digits shown.")
     refined_header = ["", "The default form against itself without the conjugate gradients "
                       "that take over where refinement of a float32 factor stalls (refinement "
                       "only: float64 from there on, the default before 2026-12-02); the time "
                       "ratio is default over refinement only. Same instances, same run.", ""]
-    section = "\n".join([BEGIN, *header, *lines, *refined_header, *refined_lines, "",
-                         END]) + "\n"
-    print(section)
-    write_section(Path(args.out), section, BEGIN, END)
+    publish(Path(args.out), BEGIN, END,
+            header("## The IPM's Newton forms: default against float32-only and "
+                   "refinement-only (issue 12)", command, started, load_before, prose)
+            + lines + refined_header + refined_lines)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import measure, write_section  # noqa: E402  (benchmarks/)
+from harness import measure, publish  # noqa: E402  (benchmarks/)
 
 BUILD = ROOT / "build" / "bench"
 BEGIN = "<!-- real-embedding rows: benchmarks/real_files.py -->"
@@ -253,10 +253,8 @@ def main(argv=None):
                   "(structured fast path, then the active set), timed in a fresh process; "
                   "the capacity rows run `capacity_bisection` on the file's prefixes. "
                   "Synthetic files: `embedding_like(n, d, answers, seed=0)`, written to "
-                  "build/bench/.", ""]
-    section = "\n".join([BEGIN, *lines, END]) + "\n"
-    print(section)
-    write_section(Path(args.out), section, BEGIN, END)
+                  "build/bench/."]
+    publish(Path(args.out), BEGIN, END, lines)
 
 
 if __name__ == "__main__":

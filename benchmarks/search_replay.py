@@ -33,7 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import provenance, write_section  # noqa: E402  (benchmarks/)
+from harness import header, publish  # noqa: E402  (benchmarks/)
 
 from feasibility.capacity import bisection  # noqa: E402
 from feasibility.core.status import Verdict  # noqa: E402
@@ -117,9 +117,7 @@ def main(argv=None) -> None:
             means.append(np.mean(counts))
         lines.append(f"| {noise} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
     command = "python benchmarks/search_replay.py " + " ".join(argv or [])
-    header = [
-        "## Solves a search needs, by the slope of kappa*(p) it assumes (issue 12)", "",
-        *provenance(command, started, load_before),
+    prose = (
         f"The {len(known)} committed capacity-xl searches (results/reference, d = 96-192) "
         f"replayed {args.replays} times each on a line through each seed's feasible probes' "
         "kappa*, with noise at each p: mean solver probes a seed by KAPPA_SLOPE_SCALE, the "
@@ -127,10 +125,10 @@ def main(argv=None) -> None:
         "scales, 1 / (fitted drop d p*): " + ", ".join(
             f"{m} {d}/{s} {1 / (drop * d * p):.2f}" for m, d, s, p, drop in known)
         + f". The committed searches themselves (scale 1.0) made {made.mean():.2f} solver "
-        "probes a seed.", ""]
-    section = "\n".join([BEGIN, *header, *lines, "", END]) + "\n"
-    print(section)
-    write_section(Path(args.out), section, BEGIN, END)
+        "probes a seed.")
+    publish(Path(args.out), BEGIN, END,
+            header("## Solves a search needs, by the slope of kappa*(p) it assumes (issue 12)",
+                   command, started, load_before, prose) + lines)
 
 
 if __name__ == "__main__":

@@ -25,3 +25,17 @@ def test_rewriting_a_section_keeps_the_others_byte_for_byte(tmp_path):
     write_section(out, section("second", "new rows"), "<!-- second -->", "<!-- end second -->")
     assert out.read_text() == before.replace(section("second", "old rows"),
                                              section("second", "new rows"))
+
+
+def test_publish_writes_the_body_between_its_markers_only_when_asked(tmp_path, capsys):
+    from harness import publish
+
+    out = tmp_path / "BENCHMARKS.md"
+    write_section(out, section("other", "rows"), "<!-- other -->", "<!-- end other -->")
+    before = out.read_text()
+    printed = publish(out, "<!-- b -->", "<!-- end b -->", ["## b", "", "| row |"], write=False)
+    assert out.read_text() == before                       # --quick: printed, not written
+    assert printed == "<!-- b -->\n## b\n\n| row |\n\n<!-- end b -->\n"
+    assert printed in capsys.readouterr().out
+    publish(out, "<!-- b -->", "<!-- end b -->", ["## b", "", "| row |"])
+    assert out.read_text() == before + "\n" + printed      # appended after the others
