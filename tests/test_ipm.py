@@ -104,6 +104,26 @@ def test_where_refinement_stalls_the_mixed_form_goes_on_by_conjugate_gradients(m
             NewtonSolver(cols, c, single=True).solve(b)
 
 
+
+def test_the_mixed_form_takes_a_conjugate_gradient_solution_within_the_krylov_floor(
+        monkeypatch):
+    """Where refinement stalls and conjugate gradients leave a residual between
+    REFINEMENT_FLOOR and KRYLOV_FLOOR, the mixed form takes that solution, as the
+    float32 form does, instead of making the float64 matrix (d = 64 near p*: 4
+    and 1 float64 factorisations a solve instead of 7 and 5, same bounds)."""
+    cols = random_columns(K=400, p=30, r_out=6, r_in=7, seed=7)
+    c = np.full(400, 1e-3)
+    c[:10] = 3e4
+    b = np.random.default_rng(0).standard_normal(42)
+    H = cols.weighted_outer(c)
+    monkeypatch.setattr(ipm, "KRYLOV_STEPS", 0)  # the refined solution as it stands
+    solver = NewtonSolver(cols, c, single=True)
+    t = solver.solve(b)
+    residual = np.linalg.norm(H @ t - b) / np.linalg.norm(b)
+    assert ipm.REFINEMENT_FLOOR < residual <= ipm.KRYLOV_FLOOR
+    assert solver.factor.L.dtype == np.float32
+    np.testing.assert_allclose(t, np.linalg.solve(H, b), rtol=1e-4, atol=1e-4 * np.abs(t).max())
+
 @pytest.mark.parametrize("seed", [10, 11, 12])
 def test_min_norm_point_in_single_precision_matches_double(monkeypatch, seed):
     """Float32 factors while refinement converges, float64 after: same optimum."""

@@ -85,11 +85,15 @@ CHOLESKY_SHIFT = 1e-6
 #: iteration 16 of 17, at 5-7 min each against 3-4.5 min with CG); d = 64 near
 #: p*, 2 of 7-9 float64 factorisations a solve saved
 MIXED_KRYLOV = True
-#: ... and, with no float64 to fall back on, a solution is taken whose residual
-#: is within KRYLOV_FLOOR of |b|: an inexact direction costs iterations, not the
-#: result (the IPM recomputes its residuals from lambda each iteration, and the
+#: ... and in both forms a solution is taken whose residual is within
+#: KRYLOV_FLOOR of |b|: an inexact direction costs iterations, not the result
+#: (the IPM recomputes its residuals from lambda each iteration, and the
 #: certificate is checked outside). Coupled d = 64, p* + 1: late solves reached
-#: 1e-8, not REFINEMENT_FLOOR, and the solve ended with the float64 one's certificate
+#: 1e-8, not REFINEMENT_FLOOR, and the solve ended with the float64 one's
+#: certificate. In the mixed form, taking them (instead of going on in float64
+#: below REFINEMENT_FLOOR) made coupled d = 64 seed 0's solves at p* and p* + 1
+#: 4 and 1 float64 factorisations of 25 and 22 instead of 7 and 5 (decoupled: 2
+#: and 1 instead of 2 and 4), with the same IPM iterations and bounds to 4 digits
 KRYLOV_FLOOR = 1e-6
 #: the forms of the Newton system: "gram" (K x K, float64), "mixed" (D-space,
 #: float32 factors refined in float64, then CG, float64 once neither suffices),
@@ -346,7 +350,7 @@ class NewtonSolver:
     def solve(self, b: np.ndarray) -> np.ndarray:
         t = self.factor.solve(b).astype(np.float64)
         if self.krylov:
-            return self._conjugate_gradients(b, t, self._direct_product, KRYLOV_FLOOR)
+            return self._conjugate_gradients(b, t, self._direct_product)
         if not self.single:
             return t
         scale = np.linalg.norm(b)
@@ -367,8 +371,8 @@ class NewtonSolver:
             raise RefinementStalled
         # where refinement stalls, conjugate gradients on the same factor still
         # converge: the float64 matrix (twice the memory, factorisation 2x slower)
-        # is made only where they do not either
-        return self._conjugate_gradients(b, t, self._blocks_product, REFINEMENT_FLOOR)
+        # is made only where they do not reach KRYLOV_FLOOR either
+        return self._conjugate_gradients(b, t, self._blocks_product)
 
     def _blocks_product(self, t: np.ndarray) -> np.ndarray:
         return self.columns.newton_product(self.blocks, t)
@@ -376,11 +380,10 @@ class NewtonSolver:
     def _direct_product(self, t: np.ndarray) -> np.ndarray:
         return self.columns.direct_newton_product(self.c, t)
 
-    def _conjugate_gradients(self, b: np.ndarray, t: np.ndarray, product,
-                             floor: float) -> np.ndarray:
+    def _conjugate_gradients(self, b: np.ndarray, t: np.ndarray, product) -> np.ndarray:
         """Conjugate gradients on the exact float64 `product`, preconditioned by
         the float32 factor, from t; the solution if its true relative residual
-        is within `floor`."""
+        is within KRYLOV_FLOOR."""
         D = len(b)
         newton = spla.LinearOperator((D, D), matvec=product, dtype=np.float64)
         preconditioner = spla.LinearOperator(
@@ -388,7 +391,7 @@ class NewtonSolver:
         t, _ = spla.cg(newton, b, x0=t, rtol=REFINEMENT_TOLERANCE, maxiter=KRYLOV_STEPS,
                        M=preconditioner)
         # cg's own residual is a recurrence: judge the solution by the true one
-        if np.linalg.norm(b - product(t)) <= floor * np.linalg.norm(b):
+        if np.linalg.norm(b - product(t)) <= KRYLOV_FLOOR * np.linalg.norm(b):
             return t
         raise RefinementStalled
 
