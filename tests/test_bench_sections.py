@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from harness import write_section  # noqa: E402  (benchmarks/ is not a package)
+from harness import publish, write_section  # noqa: E402  (benchmarks/ is not a package)
 
 
 def section(name: str, body: str) -> str:
@@ -28,8 +28,6 @@ def test_rewriting_a_section_keeps_the_others_byte_for_byte(tmp_path):
 
 
 def test_publish_writes_the_body_between_its_markers_only_when_asked(tmp_path, capsys):
-    from harness import publish
-
     out = tmp_path / "BENCHMARKS.md"
     write_section(out, section("other", "rows"), "<!-- other -->", "<!-- end other -->")
     before = out.read_text()

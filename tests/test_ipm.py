@@ -104,7 +104,6 @@ def test_where_refinement_stalls_the_mixed_form_goes_on_by_conjugate_gradients(m
             NewtonSolver(cols, c, single=True).solve(b)
 
 
-
 def test_the_mixed_form_takes_a_conjugate_gradient_solution_within_the_krylov_floor(
         monkeypatch):
     """Where refinement stalls and conjugate gradients leave a residual between
@@ -123,6 +122,7 @@ def test_the_mixed_form_takes_a_conjugate_gradient_solution_within_the_krylov_fl
     assert ipm.REFINEMENT_FLOOR < residual <= ipm.KRYLOV_FLOOR
     assert solver.factor.L.dtype == np.float32
     np.testing.assert_allclose(t, np.linalg.solve(H, b), rtol=1e-4, atol=1e-4 * np.abs(t).max())
+
 
 @pytest.mark.parametrize("seed", [10, 11, 12])
 def test_min_norm_point_in_single_precision_matches_double(monkeypatch, seed):

@@ -428,10 +428,10 @@ def implying_probe(probes, p: int) -> Probe | None:
     prefix stores every shorter one, and a certificate of infeasibility for a
     prefix is one for every longer prefix (its constraints are among theirs)."""
     above = [probe for probe in probes if probe.verdict == FEASIBLE and probe.p >= p]
+    if above:
+        return min(above, key=lambda probe: probe.p)
     below = [probe for probe in probes if probe.verdict == INFEASIBLE and probe.p <= p]
-    nearest = [min(above, key=lambda probe: probe.p, default=None),
-               max(below, key=lambda probe: probe.p, default=None)]
-    return next((probe for probe in nearest if probe is not None), None)
+    return max(below, key=lambda probe: probe.p, default=None)
 
 
 def _decide_boundary(instance, margin, solver, tolerance, active, memory, checkpoint,
