@@ -10,10 +10,12 @@ import pytest
 import feasibility.capacity.bisection as bisection
 import feasibility.solvers.active_set as active_set
 import feasibility.solvers.first_order as first_order
+import feasibility.solvers.structured as structured
 from feasibility import generate
 from feasibility.capacity.batch import CapacityTask, run_capacity_task
 from feasibility.capacity.journal import ProbeCheckpoint, ProbeJournal
 from feasibility.core.certify import FEASIBLE, INFEASIBLE, FarkasCertificate
+from feasibility.core.status import FastPath
 from feasibility.solvers.active_set import DecisionProgress, decide
 from feasibility.solvers.ipm import IPMState, KroneckerColumns, min_norm_point
 
@@ -143,6 +145,32 @@ def test_a_resumed_decision_does_not_make_its_start_again(tmp_path, monkeypatch,
     assert resumed.verdict == reference.verdict and resumed.verify(instance)
 
 
+def test_a_resumed_decision_does_not_run_the_fast_path_again(tmp_path, monkeypatch,
+                                                            every_iteration):
+    """The fast path ran before the first save and decided nothing: the resumed
+    decision does not run it again (minutes at d = 192) and reports what it did."""
+    monkeypatch.setattr(structured, "worth_trying", lambda instance: True)
+    tries = []
+    real = structured.fast_path
+    monkeypatch.setattr(structured, "fast_path",
+                        lambda instance, *args: tries.append(instance.n) or real(instance, *args))
+    instance = generate("coupled", 12, 45, 0)
+    options = {**OPTIONS, "fast_path": True}
+    path = tmp_path / "probe.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        decide(instance, checkpoint=KilledStore(path, 3), **options)
+    saved = ProbeCheckpoint(path).load()
+    assert tries == [45] and saved.fast_path == FastPath.UNDECIDED
+    resumed = decide(instance, checkpoint=ProbeCheckpoint(path), **options)
+    assert tries == [45] and resumed.fast_path == FastPath.UNDECIDED
+    assert resumed.verdict == FEASIBLE and resumed.verify(instance)
+    # a checkpoint that does not say (saved before checkpoints could) runs it as before
+    ProbeCheckpoint(path).save(dataclasses.replace(saved, fast_path=None))
+    again = decide(instance, checkpoint=ProbeCheckpoint(path), **options)
+    assert tries == [45, 45] and again.fast_path == FastPath.UNDECIDED
+    assert again.verdict == FEASIBLE and again.verify(instance)
+
+
 def test_a_checkpoint_of_another_question_is_not_resumed(tmp_path, monkeypatch,
                                                          every_iteration):
     instance = generate("coupled", 12, 45, 0)
@@ -172,7 +200,7 @@ def test_a_checkpoint_round_trips_and_an_unreadable_one_is_ignored(tmp_path):
     certificate = FarkasCertificate(np.arange(4), np.arange(1, 5), rng.dirichlet(np.ones(4)))
     progress = DecisionProgress(np.arange(7), rng.integers(0, 5, 7), state, 3, 1, 4321.5,
                                 0.0, 1e-6, rng.standard_normal((3, 2)), "hebbian",
-                                certificate, "ipm")
+                                certificate, "ipm", FastPath.UNDECIDED)
     store = ProbeCheckpoint(tmp_path / "a.checkpoint.npz")
     store.save(progress)
     back = store.load()
@@ -185,12 +213,13 @@ def test_a_checkpoint_round_trips_and_an_unreadable_one_is_ignored(tmp_path):
                                       getattr(certificate, name))
     assert (back.state.nu, back.state.iteration, back.state.single) == (-0.25, 12, True)
     assert (back.rounds, back.rounds_past_verdict, back.seconds, back.margin,
-            back.tolerance, back.lower_by, back.upper_by) == (3, 1, 4321.5, 0.0, 1e-6,
-                                                              "hebbian", "ipm")
-    # without evidence (and as saved before checkpoints carried it)
-    store.save(dataclasses.replace(progress, weights=None, certificate=None))
+            back.tolerance, back.lower_by, back.upper_by,
+            back.fast_path) == (3, 1, 4321.5, 0.0, 1e-6, "hebbian", "ipm", FastPath.UNDECIDED)
+    # without evidence (and as saved before checkpoints carried it and the fast path)
+    store.save(dataclasses.replace(progress, weights=None, certificate=None, fast_path=None))
     back = store.load()
     assert back.weights is None and back.certificate is None and back.state.iteration == 12
+    assert back.fast_path is None
     store.path.write_bytes(store.path.read_bytes()[:100])     # cut by a kill
     assert store.load() is None
     assert ProbeCheckpoint(tmp_path / "none.npz").load() is None

@@ -140,28 +140,32 @@ class ProbeCheckpoint:
                     float(saved["margin"]), float(saved["tolerance"]),
                     saved["weights"] if has_weights else None,
                     str(saved["lower_by"]) if has_weights else "",
-                    certificate, str(saved["upper_by"]) if has_certificate else "")
+                    certificate, str(saved["upper_by"]) if has_certificate else "",
+                    FastPath(str(saved["fast_path"])) if "fast_path" in saved.files
+                    else None)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
 
     def save(self, progress: DecisionProgress):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         state = progress.state
-        evidence = {}
+        optional = {}   # what a progress may lack
         if progress.weights is not None:
-            evidence |= dict(weights=progress.weights, lower_by=progress.lower_by)
+            optional |= dict(weights=progress.weights, lower_by=progress.lower_by)
         if progress.certificate is not None:
             certificate = progress.certificate
-            evidence |= dict(certificate_rows=certificate.rows,
+            optional |= dict(certificate_rows=certificate.rows,
                              certificate_slots=certificate.slots,
                              certificate_weights=certificate.weights,
                              upper_by=progress.upper_by)
+        if progress.fast_path is not None:
+            optional["fast_path"] = str(progress.fast_path)
         save_npz_atomic(
             self.path, rows=progress.rows, slots=progress.slots, lam=state.lam, s=state.s,
             nu=state.nu, iteration=state.iteration, single=state.single,
             rounds=progress.rounds, rounds_past_verdict=progress.rounds_past_verdict,
             seconds=progress.seconds, margin=progress.margin, tolerance=progress.tolerance,
-            **evidence)
+            **optional)
 
 
 def gather(out: str | os.PathLike, key_columns: list[str]) -> Path | None:

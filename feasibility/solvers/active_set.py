@@ -174,6 +174,10 @@ class DecisionProgress:
     lower_by: str = ""
     certificate: FarkasCertificate | None = None
     upper_by: str = ""
+    #: what the structured fast path did before the first save (None: not
+    #: recorded, as in checkpoints saved before it was); a resumed decision does
+    #: not run it again (at d = 192 it takes minutes and decides nothing there)
+    fast_path: FastPath | None = None
 
 
 class CheckpointStore(Protocol):
@@ -207,6 +211,8 @@ class _Checkpoint:
         self.rounds, self.past = self.rounds_before, 0
         self._resumed_past = saved.rounds_past_verdict if saved is not None else 0
         self.seconds_before = saved.seconds if saved is not None else 0.0
+        #: what the fast path did (the decision sets it once it has run or not)
+        self.fast_path = saved.fast_path if saved is not None else None
         self.last_save = started
 
     def take_state(self, rows: np.ndarray, slots: np.ndarray) -> IPMState | None:
@@ -246,7 +252,8 @@ class _Checkpoint:
             self.store.save(DecisionProgress(
                 rows, slots, state, self.rounds, self.past,
                 self.seconds_before + now - self.started, self.margin, self.tolerance,
-                bracket.weights, bracket.lower_by, bracket.certificate, bracket.upper_by))
+                bracket.weights, bracket.lower_by, bracket.certificate, bracket.upper_by,
+                self.fast_path))
             self.last_save = time.monotonic()
         return save
 
@@ -768,7 +775,15 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
     hebbian = hebbian_memory(instance)
     hebbian_margins = certify.scaled_margins(instance, hebbian)
     bracket.offer_weights(hebbian, "hebbian", hebbian_margins)
-    if not final(bracket) and bracket_rtol is None and fast_path:
+    checkpoint = None
+    if store is not None and not final(bracket):
+        checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n,
+                                 bracket)
+    resumed = checkpoint is not None and checkpoint.saved is not None
+    if resumed and checkpoint.fast_path is not None:
+        # it ran before the interrupted decision's first save, and left it undecided
+        fast = checkpoint.fast_path
+    elif not final(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
         # (solvers/structured.py); it steps aside where it does not pay
         if structured.worth_trying(instance):
@@ -780,15 +795,12 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
             if evidence.certificate is not None:
                 bracket.offer_certificate(evidence.certificate, "structured")
             fast = FastPath.DECIDED if settled(bracket) else FastPath.UNDECIDED
+    if checkpoint is not None:
+        checkpoint.fast_path = fast
 
     if active is None or active.shape != mask.shape:
         active = np.zeros_like(mask)
     active = active & mask
-    checkpoint = None
-    if store is not None and not final(bracket):
-        checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n,
-                                 bracket)
-    resumed = checkpoint is not None and checkpoint.saved is not None
     if resumed:
         active[checkpoint.saved.rows, checkpoint.saved.slots] = True
     # what the runs this one resumes had spent
