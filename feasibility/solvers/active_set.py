@@ -781,7 +781,7 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
                                  bracket)
     resumed = checkpoint is not None and checkpoint.saved is not None
     if resumed and checkpoint.fast_path is not None:
-        # it ran before the interrupted decision's first save, and left it undecided
+        # the interrupted decision ran it (or chose not to) before its first save
         fast = checkpoint.fast_path
     elif not final(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
