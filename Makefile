@@ -62,6 +62,7 @@ capacity-large: $(STAMP)
 ## again at tau/100 (its boundary_* columns: one solve more). On 2 idle cores: 15-30 min per
 ## d = 96 seed, 25-115 min per d = 128 seed (6-12 h in all); a d = 192 probe 53-78 min,
 ## 5.6 h for coupled seed 0 (days for the four); d = 256 not yet run to its end (~10 h a probe).
+## Those hours are AVX-512 cores'; on AVX2 ones a d = 192 iteration takes twice as long.
 capacity-xl: $(STAMP)
 	$(BIN)/feasibility capacity --model coupled,decoupled --d 96,128 --seeds 4 \
 		--jobs 1 --executor serial --out results/capacity-xl.csv
