@@ -211,8 +211,9 @@ class _Checkpoint:
         self.rounds, self.past = self.rounds_before, 0
         self._resumed_past = saved.rounds_past_verdict if saved is not None else 0
         self.seconds_before = saved.seconds if saved is not None else 0.0
-        #: what the fast path did (the decision sets it once it has run or not)
-        self.fast_path = saved.fast_path if saved is not None else None
+        #: what the fast path did, saved with the progress (the decision sets it
+        #: once it has run the fast path or not)
+        self.fast_path: FastPath | None = None
         self.last_save = started
 
     def take_state(self, rows: np.ndarray, slots: np.ndarray) -> IPMState | None:
@@ -780,9 +781,9 @@ def _decide(instance, margin, solver, program, tolerance, escalate, active, time
         checkpoint = _Checkpoint(store, margin, tolerance, start, mask.shape, instance.n,
                                  bracket)
     resumed = checkpoint is not None and checkpoint.saved is not None
-    if resumed and checkpoint.fast_path is not None:
+    if resumed and checkpoint.saved.fast_path is not None:
         # the interrupted decision ran it (or chose not to) before its first save
-        fast = checkpoint.fast_path
+        fast = checkpoint.saved.fast_path
     elif not final(bracket) and bracket_rtol is None and fast_path:
         # closed-form memories and separable structure of real files first
         # (solvers/structured.py); it steps aside where it does not pay
